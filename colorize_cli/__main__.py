@@ -1,0 +1,5 @@
+"""``python -m colorize_cli`` is the ``colorize-cli`` command."""
+
+from colorize_cli.cli import main
+
+main(prog_name="colorize-cli")

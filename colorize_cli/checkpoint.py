@@ -1,0 +1,117 @@
+"""Self-describing checkpoints: format version + generator config + CPU weights, loaded safely.
+
+A checkpoint is a plain dict saved with ``torch.save`` and read back with
+``torch.load(weights_only=True)``, so a file carrying a pickle payload is refused instead of run.
+Training adds its resume state (discriminator, optimizers, RNG, ...) under extra keys; inference
+reads only ``generator_config`` and ``generator``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from colorize_cli._version import __version__
+from colorize_cli.errors import ModelError
+from colorize_cli.fsutil import atomic_target
+from colorize_cli.models.config import GeneratorConfig
+
+CHECKPOINT_FORMAT = "colorize-cli-checkpoint"
+CHECKPOINT_VERSION = 1
+_PREFIXES = ("_orig_mod.", "module.")  # added by torch.compile and DistributedDataParallel
+
+
+def clean_state_dict(state: dict[str, Any]) -> dict[str, Any]:
+    """CPU copies of the tensors with ``torch.compile``/DDP prefixes stripped from the keys."""
+    out = {}
+    for key, value in state.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _PREFIXES:
+                if key.startswith(prefix):
+                    key = key[len(prefix) :]
+                    changed = True
+        out[key] = value.detach().to("cpu").clone() if hasattr(value, "detach") else value
+    return out
+
+
+def unwrap_model(model):
+    """The plain module inside DDP/``torch.compile`` wrappers."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def make_checkpoint(generator, config: GeneratorConfig, **extra: Any) -> dict[str, Any]:
+    """The dict :func:`save_checkpoint` writes; ``extra`` adds training/resume state or metadata."""
+    ckpt: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "package_version": __version__,
+        "generator_config": config.to_dict(),
+        "generator": clean_state_dict(unwrap_model(generator).state_dict()),
+    }
+    ckpt.update(extra)
+    return ckpt
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> None:
+    """Write ``checkpoint`` atomically (a crash never leaves a truncated ``.pt``)."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_target(path) as tmp:
+        torch.save(checkpoint, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate a checkpoint dict (tensors on CPU). Raises :class:`ModelError`."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path}: refused to load: the file holds objects other than plain weights "
+            f"(it could run code when loaded). {first}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad model file
+        raise ModelError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: not a colorize-cli checkpoint (no '{CHECKPOINT_FORMAT}' header)")
+    version = ckpt.get("format_version")
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise ModelError(
+            f"{path}: checkpoint format version {version} is newer than this colorize-cli "
+            f"understands ({CHECKPOINT_VERSION}); upgrade colorize-cli"
+        )
+    if "generator" not in ckpt or "generator_config" not in ckpt:
+        raise ModelError(f"{path}: checkpoint has no generator weights or config")
+    return ckpt
+
+
+def load_generator(path: str | os.PathLike, device: Any = "cpu"):
+    """Rebuild the generator from a checkpoint file alone; returns ``(module in eval mode, config)``."""
+    from colorize_cli.models import build_generator
+
+    ckpt = read_checkpoint(path)
+    try:
+        config = GeneratorConfig.from_dict(dict(ckpt["generator_config"]))
+        model = build_generator(config)
+        model.load_state_dict(ckpt["generator"])
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise ModelError(f"{path}: checkpoint does not match its architecture: {exc}") from None
+    return model.to(device).eval(), config

@@ -1,0 +1,88 @@
+"""The ``colorize-cli`` command line: a thin Click layer over :mod:`colorize_cli.api`.
+
+``colorize-cli INPUTS... -o OUT`` is the default command; ``train``, ``export`` and ``evaluate``
+are subcommands loaded lazily, so ``--version``/``--help`` never import torch or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from colorize_cli._version import __version__
+
+# name -> "module:attribute" of a click.Command, imported only when that subcommand runs.
+SUBCOMMANDS = {
+    "colorize": "colorize_cli.commands.colorize:colorize_command",
+    "train": "colorize_cli.training.cli:train_command",
+    "export": "colorize_cli.export.cli:export_command",
+    "evaluate": "colorize_cli.commands.evaluate:evaluate_command",
+}
+DEFAULT_COMMAND = "colorize"
+
+
+class DefaultLazyGroup(click.Group):
+    """A group whose subcommands are imported on demand and whose default command is ``colorize``.
+
+    ``colorize-cli photos -o out`` means ``colorize-cli colorize photos -o out``; a folder named
+    like a subcommand can be written ``./train``.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if missing.split(".")[0] in ("torch", "torchvision", "skimage", "onnx"):
+                extra = "train" if cmd_name == "train" else "torch" if missing.startswith("torch") else "dev"
+                raise click.UsageError(
+                    f"'{cmd_name}' needs the '{missing.split('.')[0]}' package: "
+                    f'pip install "colorize-cli[{extra}]"'
+                ) from None
+            raise
+        return getattr(module, attr)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] INPUTS... -o OUTDIR  |  COMMAND [ARGS]...")
+
+
+@click.group(
+    cls=DefaultLazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="""\b
+Examples:
+  colorize-cli ./old_photos -o ./colored
+  colorize-cli scan.tif -o out --format png --backend onnx
+  find archive -name '*.tif' -print0 | colorize-cli --files-from - -0 -o out --report run.jsonl
+  colorize-cli train ../photos --out runs/mine          (needs colorize-cli[train])
+  colorize-cli export runs/mine/checkpoints/best.pt -o mine.onnx
+  colorize-cli evaluate ./color_photos --crop 256 --out eval
+
+Run 'colorize-cli colorize --help' for every option of the main command.""",
+)
+@click.version_option(__version__, "--version", prog_name="colorize-cli", message="%(prog)s %(version)s")
+def main() -> None:
+    """Colorize black-and-white photos, at full resolution, in batch.
+
+    The default command colorizes INPUTS (files and folders) into OUTDIR:
+
+        colorize-cli [OPTIONS] INPUTS... -o OUTDIR
+    """
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Atomic file writes and the cleanup of temporary files that a killed run left behind.
+
+Every output goes to a temporary file in its destination folder (same filesystem, so the final
+``os.replace`` is atomic) and is renamed into place only when complete: a reader never sees a
+half-written image or checkpoint. Temporary names are recognizable (``.colorize-tmp-<pid>-...``)
+so a later run can remove the ones whose writer is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+TMP_PREFIX = ".colorize-tmp-"
+_HOST = socket.gethostname().replace("-", "_")[:32] or "host"
+_live_temps: set[Path] = set()
+_live_lock = threading.Lock()
+
+
+def temp_path_for(path: Path) -> Path:
+    """A unique temporary sibling of ``path``, named ``.colorize-tmp-<host>-<pid>-<token>-<name>``."""
+    token = secrets.token_hex(4)
+    return path.with_name(f"{TMP_PREFIX}{_HOST}-{os.getpid()}-{token}-{path.name}")
+
+
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on any error it is removed."""
+    path = Path(path)
+    tmp = temp_path_for(path)
+    with _live_lock:
+        _live_temps.add(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    finally:
+        with _live_lock:
+            _live_temps.discard(tmp)
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_path)`` and atomically move the result to ``path``."""
+    with atomic_target(path) as tmp:
+        write(tmp)
+
+
+def remove_live_temps() -> None:
+    """Remove the temporary files this process is writing right now (on Ctrl-C/SIGTERM)."""
+    with _live_lock:
+        temps = list(_live_temps)
+    for tmp in temps:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_orphan_temp(path: Path) -> bool:
+    """Whether ``path`` is a temporary file whose writer (on this host) no longer runs."""
+    name = path.name
+    if not name.startswith(TMP_PREFIX):
+        return False
+    parts = name[len(TMP_PREFIX) :].split("-", 3)
+    if len(parts) < 4 or not parts[1].isdigit():
+        return False
+    host, pid = parts[0], int(parts[1])
+    if host != _HOST:
+        return False  # another machine's writer (shared folder): not ours to judge
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def clean_orphan_temps(root: Path) -> list[Path]:
+    """Delete orphaned temporary files under ``root`` (recursively); return what was removed."""
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.startswith(TMP_PREFIX):
+                p = Path(dirpath) / name
+                if is_orphan_temp(p):
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+                        removed.append(p)
+    return removed

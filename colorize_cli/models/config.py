@@ -1,0 +1,74 @@
+"""The generator's config: a frozen dataclass that checkpoints and ONNX files carry as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+ARCHITECTURES = ("mobilenet_unet", "unet")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything needed to rebuild a generator's graph (not its weights).
+
+    Attributes:
+        arch: ``"mobilenet_unet"`` (default, fast) or ``"unet"`` (the seed's pix2pix U-Net).
+        in_channels / out_channels: 1 (L) in, 2 (ab) out.
+        train_size: the square crop size the model was trained at.
+        infer_size: the default inference size (0: ``train_size``); chosen on validation figures.
+        num_filters / n_down / dropout: ``unet`` only (the seed: 64 filters, 8 downsamplings).
+        width_mult: ``mobilenet_unet`` encoder width (torchvision MobileNetV2's ``width_mult``).
+        decoder_channels: ``mobilenet_unet`` decoder widths, from the 1/16 level up to full size.
+    """
+
+    arch: str = "mobilenet_unet"
+    in_channels: int = 1
+    out_channels: int = 2
+    train_size: int = 256
+    infer_size: int = 0
+    num_filters: int = 64
+    n_down: int = 8
+    dropout: float = 0.5
+    width_mult: float = 1.0
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        if self.arch == "mobilenet_unet" and len(self.decoder_channels) != 5:
+            raise ValueError("mobilenet_unet needs 5 decoder_channels (1/16, 1/8, 1/4, 1/2, 1/1)")
+        # JSON turns tuples into lists; keep the dataclass hashable and comparable.
+        object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
+
+    @property
+    def default_size(self) -> int:
+        """The inference size used when the user gives no ``--size``."""
+        return self.infer_size or self.train_size
+
+    @property
+    def stride(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 2**self.n_down if self.arch == "unet" else 32
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["decoder_channels"] = list(self.decoder_channels)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GeneratorConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown generator config keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GeneratorConfig":
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,97 @@
+"""The default generator: a U-Net whose encoder is torchvision's MobileNetV2.
+
+The encoder's first convolution takes the single L channel (initialized, when pretrained, with the
+sum of the ImageNet RGB filters, so a gray image gives the same activations as its RGB copy). The
+decoder upsamples bilinearly (no checkerboard artifacts, and a plain ONNX ``Resize``) and fuses
+the encoder's features at 1/16, 1/8, 1/4 and 1/2 resolution, then the input L itself at full
+resolution, and ends in a Tanh. Input height and width must be multiples of 32.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from colorize_cli.models.config import GeneratorConfig
+
+# Indices into torchvision's ``mobilenet_v2().features`` after which the feature map is taken as a
+# skip connection, and its channel count at width_mult=1. Stage ends: 1/2, 1/4, 1/8, 1/16, 1/32.
+_STAGE_ENDS = (1, 3, 6, 13, 17)
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
+
+
+class _UpBlock(nn.Module):
+    """Upsample x2, concatenate the skip, two 3x3 conv-BN-ReLU."""
+
+    def __init__(self, cin: int, cskip: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(_conv_bn_relu(cin + cskip, cout), _conv_bn_relu(cout, cout))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.conv(torch.cat([x, skip], dim=1))
+
+
+class MobileNetUNet(nn.Module):
+    """``(N, 1, H, W)`` normalized L -> ``(N, 2, H, W)`` ab in [-1, 1]; H, W multiples of 32."""
+
+    def __init__(self, config: GeneratorConfig, *, pretrained_encoder: bool = False) -> None:
+        super().__init__()
+        from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+        self.config = config
+        weights = MobileNet_V2_Weights.IMAGENET1K_V1 if pretrained_encoder else None
+        if weights is not None and config.width_mult != 1.0:
+            raise ValueError("pretrained MobileNetV2 weights exist only for width_mult=1.0")
+        backbone = mobilenet_v2(weights=weights, width_mult=config.width_mult)
+        features = backbone.features
+        first = features[0][0]
+        conv1 = nn.Conv2d(
+            config.in_channels, first.out_channels, 3, stride=2, padding=1, bias=False
+        )
+        with torch.no_grad():
+            # Summing the RGB filters keeps ImageNet features meaningful for a gray input.
+            conv1.weight.copy_(first.weight.sum(dim=1, keepdim=True).repeat(1, config.in_channels, 1, 1))
+        features[0][0] = conv1
+        bounds = (0,) + tuple(e + 1 for e in _STAGE_ENDS)
+        self.stages = nn.ModuleList(
+            nn.Sequential(*features[bounds[i] : bounds[i + 1]]) for i in range(len(_STAGE_ENDS))
+        )
+        skip_channels = [self._out_channels(stage) for stage in self.stages]
+        d = config.decoder_channels
+        self.up4 = _UpBlock(skip_channels[4], skip_channels[3], d[0])  # -> 1/16
+        self.up3 = _UpBlock(d[0], skip_channels[2], d[1])  # -> 1/8
+        self.up2 = _UpBlock(d[1], skip_channels[1], d[2])  # -> 1/4
+        self.up1 = _UpBlock(d[2], skip_channels[0], d[3])  # -> 1/2
+        self.up0 = _UpBlock(d[3], config.in_channels, d[4])  # -> 1/1, fused with L itself
+        self.head = nn.Conv2d(d[4], config.out_channels, 3, padding=1)
+        self.out = nn.Tanh()
+
+    @staticmethod
+    def _out_channels(stage: nn.Sequential) -> int:
+        convs = [m for m in stage.modules() if isinstance(m, nn.Conv2d)]
+        return convs[-1].out_channels
+
+    def encoder_parameters(self):
+        """The MobileNetV2 parameters (for a separate learning rate when fine-tuning)."""
+        return self.stages.parameters()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        h = x
+        for stage in self.stages:
+            h = stage(h)
+            skips.append(h)
+        s1, s2, s3, s4, s5 = skips
+        h = self.up4(s5, s4)
+        h = self.up3(h, s3)
+        h = self.up2(h, s2)
+        h = self.up1(h, s1)
+        h = self.up0(h, x)
+        return self.out(self.head(h))

@@ -1,0 +1,1 @@
+"""Training the colorization GAN (needs the ``[train]`` or ``[torch]`` extra)."""
