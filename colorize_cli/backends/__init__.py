@@ -1,0 +1,121 @@
+"""Inference backends behind one small interface: numpy in, numpy out.
+
+``predict(L)`` takes ``(N, 1, h, w)`` float32 normalized L (``L/50 - 1``) and returns
+``(N, 2, h, w)`` float32 normalized ab (``ab/110``); ``h`` and ``w`` are multiples of
+``config.stride``. :func:`open_backend` picks the backend and the model; only the chosen
+backend's heavy package (torch or onnxruntime) is ever imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from colorize_cli.errors import BackendUnavailable, ModelError, UsageError
+from colorize_cli.models.config import GeneratorConfig
+from colorize_cli.modelmeta import BUNDLED_CHECKPOINT, BUNDLED_ONNX, bundled_model_path
+
+BACKEND_CHOICES = ("auto", "torch", "onnx")
+
+
+class Backend(Protocol):
+    """What the pipeline needs from an inference engine."""
+
+    name: str
+    config: GeneratorConfig
+    model_path: Path
+
+    def predict(self, L: np.ndarray) -> np.ndarray:
+        """``(N, 1, h, w)`` float32 in [-1, 1] -> ``(N, 2, h, w)`` float32 in [-1, 1]."""
+        ...
+
+    def describe(self) -> str:
+        """One line for logs: backend, device/provider, model file."""
+        ...
+
+
+def has_package(name: str) -> bool:
+    """Whether ``name`` is importable, without importing it."""
+    return importlib.util.find_spec(name) is not None
+
+
+def _choose_backend(backend: str, model: Path | None) -> str:
+    if backend not in BACKEND_CHOICES:
+        raise UsageError(f"unknown backend {backend!r}; choose from {', '.join(BACKEND_CHOICES)}")
+    suffix = model.suffix.lower() if model is not None else None
+    if backend == "auto":
+        if suffix == ".onnx":
+            return "onnx"
+        if suffix is not None:  # a .pt/.pth checkpoint needs torch
+            return "torch"
+        return "torch" if has_package("torch") else "onnx"
+    if model is not None:
+        if backend == "torch" and suffix == ".onnx":
+            raise UsageError(f"--backend torch needs a .pt checkpoint, not {model.name} (use --backend onnx)")
+        if backend == "onnx" and suffix != ".onnx":
+            raise UsageError(
+                f"--backend onnx needs an .onnx model, not {model.name} "
+                "(convert it with 'colorize-cli export', or use --backend torch)"
+            )
+    return backend
+
+
+def open_backend(
+    backend: str = "auto",
+    model: str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    threads: int | None = None,
+) -> Backend:
+    """Open an inference backend.
+
+    Args:
+        backend: ``auto`` (torch when installed, else ONNX Runtime; or by the model's suffix),
+            ``torch`` or ``onnx``.
+        model: a ``.pt`` checkpoint or ``.onnx`` file; None for the bundled default model.
+        device: ``auto``/``cpu``/``cuda``/``mps`` (torch) or ``auto``/``cpu``/``cuda`` (ONNX).
+        threads: CPU threads for the engine (None: all available cores).
+
+    Raises:
+        BackendUnavailable: the backend's package is missing (exit 2, names the extra).
+        ModelError: the model is missing, foreign, damaged or unsafe.
+    """
+    model_path = Path(model) if model is not None else None
+    chosen = _choose_backend(backend, model_path)
+    if chosen == "torch":
+        if not has_package("torch"):
+            raise BackendUnavailable("torch", "torch", "torch")
+        if model_path is None:
+            model_path = _bundled(BUNDLED_CHECKPOINT)
+        from colorize_cli.backends.torch_backend import TorchBackend
+
+        return TorchBackend(model_path, device=device, threads=threads)
+    if not has_package("onnxruntime"):
+        raise BackendUnavailable("onnx", "onnxruntime", None)
+    if model_path is None:
+        model_path = _bundled(BUNDLED_ONNX)
+    from colorize_cli.backends.onnx_backend import OnnxBackend
+
+    return OnnxBackend(model_path, device=device, threads=threads)
+
+
+def _bundled(filename: str) -> Path:
+    path = bundled_model_path(filename)
+    if not path.is_file():
+        raise ModelError(
+            f"no bundled default model in this installation ({path.name} missing from "
+            "colorize_cli/assets); pass --model PATH to a .pt checkpoint or .onnx file"
+        )
+    return path
+
+
+def cpu_threads() -> int:
+    """Cores this process may use (respects CPU affinity / container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,222 @@
+"""``colorize-cli [OPTIONS] INPUTS... -o OUTDIR``: the main command."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from colorize_cli.commands.options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    handles_errors,
+    model_options,
+    verbosity_options,
+)
+from colorize_cli.imagefile import DEFAULT_MAX_PIXELS
+
+
+class _Display:
+    """Rich progress on a terminal; one plain line per file otherwise; failures only with --quiet."""
+
+    def __init__(self, total: int, *, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)  # honours NO_COLOR and TERM=dumb
+        self.quiet = quiet
+        self.live = self.console.is_terminal and not quiet
+        self.progress = None
+        self.lock = threading.Lock()
+        if self.live:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("[bold]colorizing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[current]}", style="dim"),
+                console=self.console,
+                transient=False,
+            )
+            self.task = self.progress.add_task("colorize", total=total, rate="", current="")
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+
+    def print(self, text: str, *, error: bool = False) -> None:
+        if self.quiet and not error:
+            return
+        self.console.print(text, markup=False, soft_wrap=True)
+
+    def started(self, job) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, current=_short(job.display))
+
+    def result(self, result, elapsed: float, done: int) -> None:
+        name = result.job.display
+        if result.status == "failed":
+            self.print(f"FAILED  {name}: {result.error}", error=True)
+        elif not self.live:
+            if result.status == "ok":
+                extra = f"  ({'; '.join(result.notes)})" if result.notes else ""
+                self.print(f"ok      {name} -> {result.job.output} ({result.seconds:.2f} s){extra}")
+            else:
+                self.print(f"skipped {name} (output exists)")
+        elif result.notes and result.status == "ok":
+            self.print(f"note    {name}: {'; '.join(result.notes)}")
+        if self.progress is not None:
+            rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 and done else ""
+            self.progress.update(self.task, advance=1, rate=rate)
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+@click.command(
+    "colorize",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="""\b
+Examples:
+  colorize-cli ./old_photos -o ./colored
+  colorize-cli scan1.tif scan2.tif -o out --format png
+  find archive -name '*.jpg' -print0 | colorize-cli --files-from - -0 -o out
+  colorize-cli archive -o out --shard 3/8 --report shard3.jsonl   # job arrays
+
+\b
+Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Rerun the same command to resume.""",
+)
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Output folder (created if missing); mirrors the input folders.")
+@model_options
+@click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Photos per model call.")
+@click.option("--format", "fmt", type=click.Choice(["jpg", "png", "tiff", "webp"]), default=None,
+              help="Output format (default: keep each input's format and extension).")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP quality.")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Walk sub-folders.")
+@click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
+              help="Read more input paths from FILE ('-' for stdin), one per line.")
+@click.option("-0", "--null", is_flag=True, help="--files-from entries are NUL-separated (find -print0).")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
+@click.option("--shard", default=None, metavar="K/N", help="Process only the K-th of N slices of the sorted job list.")
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write a JSON Lines record per input (input, output, status, error, seconds).")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed file.")
+@click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
+              help="Refuse images with more pixels (decompression-bomb guard).")
+@verbosity_options
+@handles_errors
+def colorize_command(
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    model: Path | None,
+    backend: str,
+    device: str,
+    size: int | None,
+    threads: int | None,
+    batch_size: int,
+    fmt: str | None,
+    quality: int,
+    recursive: bool,
+    files_from,
+    null: bool,
+    overwrite: bool,
+    shard: str | None,
+    report: Path | None,
+    fail_fast: bool,
+    max_pixels: int,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Colorize black-and-white photos in INPUTS (files and folders) into OUTDIR.
+
+    Folders are walked in sorted order and mirrored under OUTDIR; each output keeps its input's
+    format, full resolution, alpha, 16-bit depth and EXIF, and is written atomically. Existing
+    outputs are skipped, so an interrupted run resumes where it stopped.
+    """
+    from colorize_cli.backends import open_backend
+    from colorize_cli.errors import UsageError
+    from colorize_cli.fsutil import clean_orphan_temps
+    from colorize_cli.jobs import parse_shard, plan_jobs, read_file_list, shard_jobs
+    from colorize_cli.runner import RunOptions, run_jobs
+
+    if null and files_from is None:
+        raise UsageError("-0/--null only applies to --files-from")
+    listed = read_file_list(files_from, null=null) if files_from is not None else []
+    if not inputs and not listed:
+        raise UsageError("no INPUTS given (files or folders, or --files-from FILE); see --help")
+    shard_k_n = parse_shard(shard) if shard else None
+    jobs, warnings = plan_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed)
+    if shard_k_n:
+        jobs = shard_jobs(jobs, *shard_k_n)
+    engine = open_backend(backend, model, device=device, threads=threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean_orphan_temps(out_dir)
+    options = RunOptions(
+        size=size, batch_size=batch_size, overwrite=overwrite, quality=quality,
+        max_pixels=max_pixels, fail_fast=fail_fast,
+    )
+    report_fh = _open_report(report)
+    import time
+
+    started = time.perf_counter()
+    counts = {"done": 0}
+    with _Display(len(jobs), quiet=quiet) as display, contextlib.ExitStack() as stack:
+        if report_fh is not None:
+            stack.callback(report_fh.close)
+        for warning in warnings:
+            display.print(f"warning: {warning}")
+        display.print(f"{len(jobs)} photos -> {out_dir}  [{engine.describe()}]")
+
+        def on_result(result) -> None:
+            if result.status == "ok":
+                counts["done"] += 1
+            if report_fh is not None:
+                report_fh.write(json.dumps(result.record(), ensure_ascii=False) + "\n")
+                report_fh.flush()
+            display.result(result, time.perf_counter() - started, counts["done"])
+
+        summary = run_jobs(jobs, engine, options, on_result=on_result, on_start=display.started)
+        display.print(
+            f"done {summary.done}, skipped {summary.skipped}, failed {summary.failed} "
+            f"in {summary.seconds:.1f} s ({summary.images_per_second:.2f} images/s)"
+            + ("; stopped at the first failure (--fail-fast)" if summary.stopped_early and fail_fast else ""),
+            error=summary.failed > 0,
+        )
+    sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
+
+
+def _open_report(path: Path | None):
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        from colorize_cli.errors import UsageError
+
+        raise UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None

@@ -1,0 +1,432 @@
+"""Reading photos of any Pillow mode into full-resolution L*, and writing colorized results.
+
+Decoding applies the EXIF orientation, refuses decompression bombs before any pixel is decoded,
+takes the first frame of multi-frame files (and says so), and keeps what the output needs: alpha,
+bit depth, EXIF (with orientation reset) and the container format. Writing is atomic (see
+:mod:`colorize_cli.fsutil`) and always tags the output as sRGB.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from colorize_cli import lab
+from colorize_cli.errors import InputError
+from colorize_cli.fsutil import atomic_target
+
+# Pixels are decoded in row blocks of about this many pixels, so a 100 MP scan never needs a
+# whole-image float copy beyond the L* plane itself.
+BLOCK_PIXELS = 1 << 21
+DEFAULT_MAX_PIXELS = 200_000_000  # > a 100 MP scan; a 60000x60000 "bomb" header is refused
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+FORMAT_SUFFIX = {"jpg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp"}
+_PIL_FORMAT_BY_SUFFIX = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+}
+_ALPHA_FORMATS = {"PNG", "TIFF", "WEBP"}
+_SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
+
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class DecodedImage:
+    """A decoded photo, reduced to what colorization needs.
+
+    Attributes:
+        L: ``(H, W)`` float32 L* in [0, 100] at full resolution, orientation applied.
+        alpha: ``(H, W)`` uint8 or uint16 alpha, or None.
+        bit_depth: 8 or 16 (16 for 16-bit/32-bit gray sources; selects 16-bit PNG/TIFF output).
+        exif: EXIF bytes to write back (orientation reset to 1), or None.
+        format: the source's Pillow format name (``"JPEG"``, ``"PNG"``...).
+        notes: remarks for the report (first frame of many used, EXIF dropped, ...).
+    """
+
+    L: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    exif: bytes | None = None
+    format: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return int(self.L.shape[1]), int(self.L.shape[0])
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` has one of the supported image suffixes (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def pil_format_for(path: str | os.PathLike) -> str:
+    """The Pillow format name for an output path's suffix."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return _PIL_FORMAT_BY_SUFFIX[suffix]
+    except KeyError:
+        raise InputError(f"unsupported output type {suffix!r}") from None
+
+
+# --- decoding --------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _l_lut(max_value: int) -> np.ndarray:
+    """Gray code 0..max_value (sRGB-encoded) -> L*; exact and cheap for 8- and 16-bit grays."""
+    return lab.luminance_to_l(lab.linear_lut(max_value))
+
+
+def _gray_to_l(gray: np.ndarray, max_value: int) -> np.ndarray:
+    return _l_lut(max_value)[gray]
+
+
+def _rgb8_to_l(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 sRGB -> ``(H, W)`` float32 L*, in row blocks (luminance, then L*)."""
+    h, w = rgb.shape[:2]
+    lut = lab.linear_lut(255)
+    wr, wg, wb = (float(c) for c in lab.Y_FROM_RGB)
+    out = np.empty((h, w), dtype=np.float32)
+    rows = max(1, BLOCK_PIXELS // max(w, 1))
+    for r0 in range(0, h, rows):
+        blk = rgb[r0 : r0 + rows]
+        y = lut[blk[..., 0]] * wr
+        y += lut[blk[..., 1]] * wg
+        y += lut[blk[..., 2]] * wb
+        out[r0 : r0 + rows] = lab.luminance_to_l(np.clip(y, 0.0, 1.0))
+    return out
+
+
+def _float_gray_to_l(gray: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float gray in [0, 1] (sRGB-encoded) -> L*."""
+    h, w = gray.shape
+    out = np.empty((h, w), dtype=np.float32)
+    rows = max(1, BLOCK_PIXELS // max(w, 1))
+    for r0 in range(0, h, rows):
+        g = np.clip(gray[r0 : r0 + rows].astype(np.float32), 0.0, 1.0)
+        out[r0 : r0 + rows] = lab.luminance_to_l(lab.srgb_to_linear(g))
+    return out
+
+
+def _exif_bytes(im: Image.Image, notes: list[str]) -> bytes | None:
+    """The image's EXIF with orientation reset to 1 (pixels are already rotated), or None."""
+    if "exif" not in im.info:
+        return None
+    try:
+        exif = im.getexif()
+        if _ORIENTATION_TAG in exif:
+            exif[_ORIENTATION_TAG] = 1
+        data = exif.tobytes()
+        return data or None
+    except Exception as exc:  # noqa: BLE001 - a damaged EXIF block must not cost the photo
+        notes.append(f"EXIF block unreadable, not copied ({type(exc).__name__})")
+        return None
+
+
+def _apply_orientation(im: Image.Image, notes: list[str]) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception as exc:  # noqa: BLE001 - corrupt EXIF: keep the pixels as stored
+        notes.append(f"EXIF orientation unreadable, image kept as stored ({type(exc).__name__})")
+        return im
+
+
+def _to_srgb_if_tagged(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Convert RGB pixels with an embedded non-sRGB ICC profile (e.g. Adobe RGB) to sRGB."""
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA"):
+        return im
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        desc = ImageCms.getProfileDescription(src) or ""
+        if "srgb" in desc.lower():
+            return im
+        return ImageCms.profileToProfile(im, src, _srgb_profile(), outputMode=im.mode)
+    except Exception as exc:  # noqa: BLE001 - a broken profile: treat the pixels as sRGB
+        notes.append(f"ICC profile unusable, pixels read as sRGB ({type(exc).__name__})")
+        return im
+
+
+def decode_image(source: str | os.PathLike | Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode a file (or an open PIL image) into full-resolution L*, alpha, bit depth and EXIF.
+
+    Raises :class:`InputError` with a one-line reason for empty, truncated, unidentifiable or
+    oversized files. Never modifies the source file.
+    """
+    notes: list[str] = []
+    if isinstance(source, Image.Image):
+        return _decode_pil(source, max_pixels=max_pixels, notes=notes)
+    path = Path(source)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError("empty file (0 bytes)")
+        with Image.open(path) as im:
+            return _decode_pil(im, max_pixels=max_pixels, notes=notes)
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError("not an image Pillow can read (unknown or corrupt format)") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"refused: {exc}") from None
+    except FileNotFoundError:
+        raise InputError("file not found (or a dangling symlink)") from None
+    except PermissionError:
+        raise InputError("permission denied") from None
+    except OSError as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason.lower() or "broken data stream" in reason.lower():
+            reason = f"truncated or corrupt image data ({reason})"
+        raise InputError(reason) from None
+    except (ValueError, SyntaxError, struct.error, zlib.error, EOFError, MemoryError) as exc:
+        raise InputError(f"corrupt image ({type(exc).__name__}: {exc})") from None
+
+
+def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> DecodedImage:
+    width, height = im.size
+    if width * height > max_pixels:
+        raise InputError(
+            f"refused: {width}x{height} = {width * height / 1e6:.0f} MP exceeds --max-pixels "
+            f"{max_pixels / 1e6:.0f} MP (raise it if the file is a genuine scan)"
+        )
+    if width < 1 or height < 1:
+        raise InputError("image has no pixels")
+    fmt = im.format
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        im.seek(0)
+        notes.append(f"multi-frame file: colorized frame 1 of {frames}")
+    exif = _exif_bytes(im, notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns on odd EXIF; we report via notes instead
+        im.load()
+        im = _apply_orientation(im, notes)
+    mode = im.mode
+    alpha = None
+    bit_depth = 8
+
+    if mode == "P" or mode == "PA":
+        im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+        mode = im.mode
+    elif mode == "1":
+        im = im.convert("L")
+        mode = "L"
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
+        im = im.convert("RGB") if mode != "RGBa" else im.convert("RGBA")
+        mode = im.mode
+    elif mode == "La":
+        im = im.convert("LA")
+        mode = "LA"
+
+    if mode in ("RGB", "RGBA"):
+        im = _to_srgb_if_tagged(im, notes)
+        arr = np.asarray(im)
+        if mode == "RGBA":
+            alpha = np.ascontiguousarray(arr[..., 3])
+        L = _rgb8_to_l(arr[..., :3])
+    elif mode in ("L", "LA"):
+        arr = np.asarray(im)
+        if mode == "LA":
+            alpha = np.ascontiguousarray(arr[..., 1])
+            arr = arr[..., 0]
+        L = _gray_to_l(arr, 255)
+    elif mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(im)
+        if mode == "I":
+            arr = np.clip(arr, 0, 65535)
+        L = _gray_to_l(arr.astype(np.uint16, copy=False), 65535)
+        bit_depth = 16
+    elif mode == "F":
+        arr = np.asarray(im, dtype=np.float32)
+        finite = arr[np.isfinite(arr)]
+        peak = float(finite.max()) if finite.size else 1.0
+        scale = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
+        L = _float_gray_to_l(np.nan_to_num(arr / scale))
+        bit_depth = 16
+    else:
+        raise InputError(f"unsupported image mode {mode!r}")
+    return DecodedImage(L=L, alpha=alpha, bit_depth=bit_depth, exif=exif, format=fmt, notes=notes)
+
+
+# --- encoding --------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _srgb_profile():
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@lru_cache(maxsize=1)
+def srgb_icc_bytes() -> bytes:
+    """An sRGB ICC profile to embed in every output."""
+    return _srgb_profile().tobytes()
+
+
+def write_image(
+    path: str | os.PathLike,
+    pixels: np.ndarray,
+    *,
+    exif: bytes | None = None,
+    quality: int = 95,
+) -> list[str]:
+    """Atomically write ``(H, W, 3|4)`` uint8/uint16 sRGB pixels to ``path`` (format from suffix).
+
+    16-bit pixels are written as 16-bit PNG/TIFF; other formats get 8 bits. Alpha is dropped
+    (and reported) for formats without it. Returns notes for the report.
+    """
+    path = Path(path)
+    fmt = pil_format_for(path)
+    notes: list[str] = []
+    if pixels.shape[-1] == 4 and fmt not in _ALPHA_FORMATS:
+        pixels = pixels[..., :3]
+        notes.append(f"alpha channel dropped: {fmt} has none")
+    if pixels.dtype == np.uint16 and fmt not in _SIXTEEN_BIT_FORMATS:
+        pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
+        pixels = pixels.astype(np.uint8)
+        notes.append(f"written with 8 bits per channel: {fmt} has no 16-bit mode")
+    with atomic_target(path) as tmp:
+        if pixels.dtype == np.uint16:
+            if fmt == "PNG":
+                _write_png16(tmp, pixels, exif=exif)
+            else:
+                _write_tiff16(tmp, pixels)
+        else:
+            _write_pil(tmp, pixels, fmt, exif=exif, quality=quality)
+    return notes
+
+
+def _write_pil(tmp: Path, pixels: np.ndarray, fmt: str, *, exif: bytes | None, quality: int) -> None:
+    im = Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[-1] == 4 else "RGB")
+    kwargs: dict = {"icc_profile": srgb_icc_bytes()}
+    if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kwargs["exif"] = exif
+    if fmt == "JPEG":
+        kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=False)
+    elif fmt == "WEBP":
+        kwargs.update(quality=quality, method=4)
+    elif fmt == "PNG":
+        kwargs.update(compress_level=6)
+    elif fmt == "TIFF":
+        kwargs.update(compression="tiff_deflate")
+    elif fmt == "BMP":
+        kwargs.pop("icc_profile")
+    with open(tmp, "wb") as fh:
+        im.save(fh, format=fmt, **kwargs)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def _write_png16(tmp: Path, pixels: np.ndarray, *, exif: bytes | None) -> None:
+    """A 16-bit RGB/RGBA PNG (Pillow cannot write these), streamed row block by row block."""
+    h, w, c = pixels.shape
+    color_type = 6 if c == 4 else 2
+    with open(tmp, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        fh.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)))
+        fh.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_icc_bytes())))
+        if exif:
+            fh.write(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+        comp = zlib.compressobj(6)
+        rows = max(1, BLOCK_PIXELS // max(w, 1))
+        for r0 in range(0, h, rows):
+            blk = pixels[r0 : r0 + rows].astype(">u2", copy=False).reshape(-1, w * c * 2 // 2)
+            raw = np.zeros((blk.shape[0], w * c * 2 + 1), dtype=np.uint8)
+            raw[:, 1:] = blk.view(np.uint8).reshape(blk.shape[0], -1)  # filter byte 0 per row
+            data = comp.compress(raw.tobytes())
+            if data:
+                fh.write(_png_chunk(b"IDAT", data))
+        fh.write(_png_chunk(b"IDAT", comp.flush()))
+        fh.write(_png_chunk(b"IEND", b""))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_tiff16(tmp: Path, pixels: np.ndarray) -> None:
+    """A 16-bit RGB/RGBA baseline TIFF with Deflate strips and an sRGB ICC tag."""
+    h, w, c = pixels.shape
+    rows_per_strip = max(1, min(h, (1 << 20) // max(w * c * 2, 1)))
+    strips = []
+    for r0 in range(0, h, rows_per_strip):
+        blk = np.ascontiguousarray(pixels[r0 : r0 + rows_per_strip].astype("<u2", copy=False))
+        strips.append(zlib.compress(blk.tobytes(), 6))
+    icc = srgb_icc_bytes()
+    n = len(strips)
+    # Layout: header | bits-per-sample array | ICC | strip offsets | strip counts | IFD | strip data
+    header = b"II*\x00"
+    pos = 8
+    bps_off = pos
+    pos += 2 * c
+    icc_off = pos
+    pos += len(icc) + (len(icc) & 1)
+    offs_off = pos
+    pos += 4 * n
+    cnts_off = pos
+    pos += 4 * n
+    ifd_off = pos
+    tags = [
+        (256, 4, 1, w),  # ImageWidth
+        (257, 4, 1, h),  # ImageLength
+        (258, 3, c, bps_off),  # BitsPerSample
+        (259, 3, 1, 8),  # Compression: Deflate
+        (262, 3, 1, 2),  # Photometric: RGB
+        (273, 4, n, offs_off if n > 1 else 0),  # StripOffsets (fixed below when n == 1)
+        (277, 3, 1, c),  # SamplesPerPixel
+        (278, 4, 1, rows_per_strip),  # RowsPerStrip
+        (279, 4, n, cnts_off if n > 1 else len(strips[0])),  # StripByteCounts
+        (284, 3, 1, 1),  # PlanarConfiguration: chunky
+    ]
+    if c == 4:
+        tags.append((338, 3, 1, 2))  # ExtraSamples: unassociated alpha
+    tags.append((34675, 7, len(icc), icc_off))  # ICC profile
+    tags.sort()
+    ifd_size = 2 + 12 * len(tags) + 4
+    data_off = ifd_off + ifd_size
+    strip_offsets = []
+    cur = data_off
+    for s in strips:
+        strip_offsets.append(cur)
+        cur += len(s)
+    with open(tmp, "wb") as fh:
+        fh.write(header + struct.pack("<I", ifd_off))
+        fh.write(struct.pack(f"<{c}H", *([16] * c)))
+        fh.write(icc + (b"\x00" if len(icc) & 1 else b""))
+        fh.write(struct.pack(f"<{n}I", *strip_offsets))
+        fh.write(struct.pack(f"<{n}I", *(len(s) for s in strips)))
+        fh.write(struct.pack("<H", len(tags)))
+        for tag, typ, count, value in tags:
+            if tag == 273 and n == 1:
+                value = strip_offsets[0]
+            if typ == 3 and count == 1:
+                fh.write(struct.pack("<HHIHH", tag, typ, count, value, 0))
+            else:
+                fh.write(struct.pack("<HHII", tag, typ, count, value))
+        fh.write(struct.pack("<I", 0))
+        for s in strips:
+            fh.write(s)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a half-gray photo
+Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves against --max-pixels, before decoding

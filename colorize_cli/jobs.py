@@ -1,0 +1,168 @@
+"""Turning INPUTS into an ordered list of (input file, output path) jobs.
+
+Folders are walked in sorted order (recursively unless told not to), never following symlinked
+folders (so a symlink loop cannot trap the walk) and never entering the output folder (so a rerun
+does not colorize its own outputs). The output mirrors each file's path relative to the folder
+given. Problems that would lose data -- two inputs with the same output, an output replacing an
+input -- are refused before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from colorize_cli.errors import UsageError
+from colorize_cli.fsutil import TMP_PREFIX
+from colorize_cli.imagefile import FORMAT_SUFFIX, is_image_path
+
+
+@dataclass(frozen=True)
+class Job:
+    """One photo to colorize: where it is, where its result goes, and how to name it in logs."""
+
+    source: Path
+    output: Path
+    display: str
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+def _is_within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def walk_folder(folder: Path, *, recursive: bool, exclude: Iterable[str] = ()) -> Iterator[Path]:
+    """Image files under ``folder`` in sorted order (symlinked files included, symlinked dirs not)."""
+    excluded = [e for e in exclude]
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        if excluded:
+            dirnames[:] = [d for d in dirnames if not any(_is_within(_real(Path(dirpath, d)), e) for e in excluded)]
+        dirnames.sort()
+        if not recursive:
+            dirnames.clear()
+        for name in sorted(filenames):
+            if name.startswith(TMP_PREFIX) or not is_image_path(name):
+                continue
+            yield Path(dirpath, name)
+
+
+def read_file_list(stream, *, null: bool) -> list[Path]:
+    """Paths from a ``--files-from`` stream (text), one per line or NUL-separated (``find -print0``)."""
+    data = stream.read()
+    items = data.split("\0") if null else data.splitlines()
+    return [Path(item) for item in items if item.strip("\n") != ""]
+
+
+def output_path_for(rel: Path, out_dir: Path, fmt: str | None) -> Path:
+    """The output for a file at relative path ``rel``: same path under ``out_dir``, suffix per ``fmt``."""
+    out = out_dir / rel
+    if fmt:
+        new_suffix = FORMAT_SUFFIX[fmt]
+        if out.suffix.lower() not in ({".jpg", ".jpeg"} if fmt == "jpg" else {".tif", ".tiff"} if fmt == "tiff" else {new_suffix}):
+            out = out.with_suffix(new_suffix)
+    return out
+
+
+def _listed_rel(path: Path) -> Path:
+    """Relative path to mirror for a file named in ``--files-from`` (or given explicitly)."""
+    if not path.is_absolute() and ".." not in path.parts:
+        return Path(*[p for p in path.parts if p not in (".", "")]) if path.parts else Path(path.name)
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(Path.cwd())
+        if ".." not in rel.parts:
+            return rel
+    except ValueError:
+        pass
+    return Path(path.name)
+
+
+def plan_jobs(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    recursive: bool = True,
+    fmt: str | None = None,
+    listed: Iterable[str | os.PathLike] = (),
+) -> tuple[list[Job], list[str]]:
+    """Build the job list. Returns ``(jobs, warnings)``; raises :class:`UsageError` on conflicts.
+
+    ``inputs`` are the command-line INPUTS (a file's output is ``OUT/<name>``; a folder's files
+    mirror their path relative to it); ``listed`` are ``--files-from`` entries (mirrored by their
+    relative path as listed).
+    """
+    out_dir = Path(out_dir)
+    out_real = _real(out_dir)
+    jobs: list[Job] = []
+    warnings: list[str] = []
+
+    def add(src: Path, rel: Path) -> None:
+        jobs.append(Job(source=src, output=output_path_for(rel, out_dir, fmt), display=str(src)))
+
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            if _real(p) == out_real:
+                raise UsageError(f"the output folder {out_dir} is the input folder {p}: choose another -o")
+            count = 0
+            for f in walk_folder(p, recursive=recursive, exclude=[out_real]):
+                add(f, f.relative_to(p))
+                count += 1
+            if count == 0:
+                warnings.append(f"{p}: no images found (jpg, jpeg, png, tif, tiff, bmp, webp)")
+        elif p.exists() or p.is_symlink():
+            add(p, Path(p.name))  # an explicit non-image is kept: it becomes a per-file error
+        else:
+            raise UsageError(f"input not found: {p}")
+    for raw in listed:
+        p = Path(raw)
+        if p.is_dir():
+            for f in walk_folder(p, recursive=recursive, exclude=[out_real]):
+                add(f, _listed_rel(p) / f.relative_to(p))
+        else:
+            add(p, _listed_rel(p))
+    _check_conflicts(jobs)
+    return jobs, warnings
+
+
+def _check_conflicts(jobs: list[Job]) -> None:
+    inputs = {_real(j.source) for j in jobs}
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        key = os.path.normcase(os.path.abspath(job.output))
+        other = seen.get(key)
+        if other is not None and _real(other.source) != _real(job.source):
+            raise UsageError(
+                f"two inputs would write the same output {job.output}: {other.source} and {job.source} "
+                "(use --format, or colorize them into different -o folders)"
+            )
+        seen[key] = job
+        if _real(job.output) in inputs:
+            raise UsageError(f"refusing to overwrite an input: {job.output} is also an input file")
+    # The same file named twice is one job.
+    if len(seen) != len(jobs):
+        unique: dict[str, Job] = {}
+        for job in jobs:
+            unique.setdefault(os.path.normcase(os.path.abspath(job.output)), job)
+        jobs[:] = list(unique.values())
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)`` with ``1 <= K <= N``."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise UsageError(f"--shard must look like K/N (e.g. 2/8), not {text!r}") from None
+    if n < 1 or not 1 <= k <= n:
+        raise UsageError(f"--shard {text}: need 1 <= K <= N")
+    return k, n
+
+
+def shard_jobs(jobs: list[Job], k: int, n: int) -> list[Job]:
+    """The K-th of N deterministic, disjoint slices of the (sorted) job list: every N-th job."""
+    return jobs[k - 1 :: n]

@@ -1,0 +1,143 @@
+"""The color pipeline as pure functions (after Zhang et al.: predict ab small, join with the full L).
+
+    full-resolution L*  ->  L resized to the inference size  ->  generator  ->  ab (small)
+    ->  ab upsampled (bilinear) to full resolution  ->  joined with the ORIGINAL L*  ->  sRGB
+
+Only the chroma passes through the network at low resolution; every detail of the photo lives in
+L*, which is never resampled, so the output's L* is the input's (up to 8/16-bit rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from colorize_cli import lab
+
+if TYPE_CHECKING:  # pragma: no cover
+    from colorize_cli.backends import Backend
+
+# Full-resolution composition runs over row blocks of about this many pixels (bounded memory).
+_BLOCK_PIXELS = 1 << 20
+
+
+def inference_shape(height: int, width: int, size: int, stride: int) -> tuple[int, int]:
+    """The ``(h, w)`` the network sees for a ``height x width`` photo at inference ``size``.
+
+    The aspect ratio is kept and the area is about ``size**2``; each side is rounded to a multiple
+    of ``stride`` and kept within ``[stride, 4 * size]`` (so a 10000x3 strip stays tractable).
+    """
+    if height < 1 or width < 1:
+        raise ValueError("image has no pixels")
+    scale = size / math.sqrt(height * width)
+    hi = max(stride, 4 * size // stride * stride)
+
+    def side(n: int) -> int:
+        return int(min(hi, max(stride, round(n * scale / stride) * stride)))
+
+    return side(height), side(width)
+
+
+def resize_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a float32 ``(H, W)`` plane to ``shape`` = ``(h, w)`` (antialiased when shrinking)."""
+    h, w = shape
+    if plane.shape == (h, w):
+        return plane.astype(np.float32, copy=False)
+    im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F")
+    return np.asarray(im.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def network_input(L: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Full-resolution L* ``(H, W)`` -> normalized network input ``(1, h, w)`` float32 in [-1, 1]."""
+    shape = inference_shape(L.shape[0], L.shape[1], size, stride)
+    return lab.normalize_l(resize_plane(L, shape))[None]
+
+
+def _bilinear_axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights for half-pixel-centred bilinear resampling along one axis.
+
+    Matches ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``.
+    """
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    pos = np.clip(pos, 0.0, n_in - 1)
+    i0 = np.floor(pos).astype(np.intp)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
+
+
+def upsample_ab_rows(ab_small: np.ndarray, height: int, width: int):
+    """Yield ``(r0, r1, ab_block)`` covering the full-resolution ab, ``ab_block`` ``(r1-r0, W, 2)``.
+
+    Bilinear: first along the width of the small map (cheap), then row block by row block, so a
+    100 MP photo never holds a full-resolution float ab plane at once.
+    """
+    _, hs, ws = ab_small.shape
+    x0, x1, wx = _bilinear_axis(width, ws)
+    wide = ab_small[:, :, x0] * (1.0 - wx) + ab_small[:, :, x1] * wx  # (2, hs, W)
+    wide = np.ascontiguousarray(wide.transpose(1, 2, 0))  # (hs, W, 2)
+    y0, y1, wy = _bilinear_axis(height, hs)
+    rows = max(1, _BLOCK_PIXELS // max(width, 1))
+    for r0 in range(0, height, rows):
+        r1 = min(height, r0 + rows)
+        t = wy[r0:r1, None, None]
+        yield r0, r1, wide[y0[r0:r1]] * (1.0 - t) + wide[y1[r0:r1]] * t
+
+
+def compose(
+    L: np.ndarray,
+    ab_small: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    bit_depth: int = 8,
+) -> np.ndarray:
+    """Join full-resolution L* with the network's small ab into sRGB pixels.
+
+    Args:
+        L: ``(H, W)`` float32 L* in [0, 100] (the photo's own, full resolution).
+        ab_small: ``(2, h, w)`` float32 network output, normalized to [-1, 1].
+        alpha: optional ``(H, W)`` uint8/uint16 alpha, appended as a 4th channel.
+        bit_depth: 8 -> uint8 output, 16 -> uint16 output.
+
+    Returns:
+        ``(H, W, 3)`` or ``(H, W, 4)`` uint8/uint16 sRGB.
+    """
+    height, width = L.shape
+    dtype, peak = (np.uint16, 65535.0) if bit_depth == 16 else (np.uint8, 255.0)
+    channels = 3 if alpha is None else 4
+    out = np.empty((height, width, channels), dtype=dtype)
+    ab_scaled = lab.denormalize_ab(ab_small)
+    for r0, r1, ab in upsample_ab_rows(ab_scaled, height, width):
+        rgb = lab.lab_to_rgb_preserving_l(L[r0:r1], ab)
+        rgb *= peak
+        rgb += 0.5
+        out[r0:r1, :, :3] = rgb.astype(dtype)
+    if alpha is not None:
+        if alpha.dtype != dtype:
+            alpha = (
+                (alpha.astype(np.uint32) * 257).astype(np.uint16)
+                if dtype == np.uint16
+                else (alpha.astype(np.uint32) // 257).astype(np.uint8)
+            )
+        out[..., 3] = alpha
+    return out
+
+
+def colorize_array(
+    L: np.ndarray,
+    backend: Backend,
+    *,
+    size: int | None = None,
+    alpha: np.ndarray | None = None,
+    bit_depth: int = 8,
+) -> np.ndarray:
+    """Colorize one full-resolution L* plane ``(H, W)`` (float32, [0, 100]) with ``backend``.
+
+    Returns ``(H, W, 3|4)`` uint8 (or uint16 with ``bit_depth=16``) sRGB pixels.
+    """
+    size = size or backend.config.default_size
+    x = network_input(L, size, backend.config.stride)
+    ab_small = backend.predict(x[None])[0]
+    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth)

@@ -1,0 +1,278 @@
+"""The batch engine: decode, inference and encode overlap so no core idles.
+
+Decoding (and the small network input) runs in one thread pool, composing the full-resolution
+result and writing it in another; the calling thread batches network inputs of equal shape and
+runs the model. Pillow, numpy and the inference engines release the GIL for their heavy work.
+Memory stays bounded: a pixel budget limits how many decoded photos are in flight at once (a
+single photo larger than the budget still runs, alone). Every file ends with one result: ok,
+skipped or failed, with a one-line reason; the batch goes on after a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from colorize_cli.backends import Backend, cpu_threads
+from colorize_cli.errors import ColorizeError, InputError
+from colorize_cli.fsutil import remove_live_temps
+from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, decode_image, write_image
+from colorize_cli.jobs import Job
+from colorize_cli.pipeline import compose, network_input
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Settings of one batch run (built once from the CLI or API arguments)."""
+
+    size: int | None = None
+    batch_size: int = 4
+    overwrite: bool = False
+    quality: int = 95
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    fail_fast: bool = False
+    workers: int | None = None
+    pixel_budget: int = 120_000_000  # decoded pixels in flight (about 1 GB of working memory)
+
+
+@dataclass
+class FileResult:
+    """The outcome for one input file (one line of the ``--report``)."""
+
+    job: Job
+    status: str  # "ok" | "skipped" | "failed"
+    error: str | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def record(self) -> dict:
+        rec = {
+            "input": str(self.job.source),
+            "output": str(self.job.output),
+            "status": self.status,
+            "error": self.error,
+            "seconds": round(self.seconds, 4),
+        }
+        if self.notes:
+            rec["notes"] = self.notes
+        return rec
+
+
+@dataclass
+class Summary:
+    """Counts for the end-of-run line."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+class _PixelBudget:
+    """Blocks decoders while too many decoded pixels are in flight (but never starves one photo)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.cond = threading.Condition()
+
+    def acquire(self, n: int, stop: threading.Event) -> None:
+        with self.cond:
+            while self.used > 0 and self.used + n > self.limit and not stop.is_set():
+                self.cond.wait(0.1)
+            self.used += n
+
+    def release(self, n: int) -> None:
+        with self.cond:
+            self.used -= n
+            self.cond.notify_all()
+
+
+@dataclass
+class _Loaded:
+    job: Job
+    started: float
+    pixels: int
+    decoded: object  # DecodedImage
+    x: np.ndarray  # (1, h, w) network input
+
+
+def _describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ColorizeError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        return f"{reason} ({exc.filename})" if exc.filename else reason
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_jobs(
+    jobs: Iterable[Job],
+    backend: Backend,
+    options: RunOptions = RunOptions(),
+    *,
+    on_result: Callable[[FileResult], None] | None = None,
+    on_start: Callable[[Job], None] | None = None,
+) -> Summary:
+    """Colorize ``jobs`` with ``backend``; call ``on_result`` once per job (in completion order).
+
+    Existing outputs are skipped unless ``options.overwrite``. On KeyboardInterrupt (or any
+    exception) the pools are drained, temporary files removed, and the exception re-raised.
+    """
+    size = options.size or backend.config.default_size
+    stride = backend.config.stride
+    workers = options.workers or max(1, cpu_threads())
+    stop = threading.Event()
+    budget = _PixelBudget(options.pixel_budget)
+    summary = Summary()
+    t0 = time.perf_counter()
+    lock = threading.Lock()
+
+    def report(result: FileResult) -> None:
+        with lock:
+            if result.status == "ok":
+                summary.done += 1
+            elif result.status == "skipped":
+                summary.skipped += 1
+            else:
+                summary.failed += 1
+                if options.fail_fast:
+                    stop.set()
+            if on_result is not None:
+                on_result(result)
+
+    def load(job: Job) -> _Loaded:
+        started = time.perf_counter()
+        if on_start is not None:
+            on_start(job)
+        pixels = 0
+        with contextlib.suppress(Exception):
+            with Image.open(job.source) as probe:  # header only: reserve memory before decoding
+                pixels = probe.size[0] * probe.size[1]
+        if pixels > options.max_pixels:
+            pixels = 0  # decode_image refuses it without decoding
+        budget.acquire(pixels, stop)
+        try:
+            if stop.is_set():
+                raise InputError("not started: the run was stopped")
+            decoded = decode_image(job.source, max_pixels=options.max_pixels)
+            x = network_input(decoded.L, size, stride)
+        except BaseException:
+            budget.release(pixels)
+            raise
+        return _Loaded(job, started, pixels, decoded, x)
+
+    def finish(item: _Loaded, ab_small: np.ndarray) -> FileResult:
+        try:
+            if stop.is_set() and not options.fail_fast:
+                raise InputError("not written: the run was stopped")
+            d = item.decoded
+            pixels = compose(d.L, ab_small, alpha=d.alpha, bit_depth=d.bit_depth)
+            item.job.output.parent.mkdir(parents=True, exist_ok=True)
+            notes = list(d.notes)
+            notes += write_image(item.job.output, pixels, exif=d.exif, quality=options.quality)
+            return FileResult(item.job, "ok", seconds=time.perf_counter() - item.started, notes=notes)
+        finally:
+            budget.release(item.pixels)
+
+    def failed(job: Job, exc: BaseException, started: float | None = None) -> FileResult:
+        secs = time.perf_counter() - started if started else 0.0
+        return FileResult(job, "failed", error=_describe_error(exc), seconds=secs)
+
+    decode_pool = ThreadPoolExecutor(workers, thread_name_prefix="colorize-decode")
+    write_pool = ThreadPoolExecutor(workers, thread_name_prefix="colorize-write")
+    pending: deque[tuple[Job, Future]] = deque()
+    writes: deque[tuple[Job, Future]] = deque()
+    prefetch = max(2 * options.batch_size, workers + 1)
+    job_iter = iter(jobs)
+    exhausted = False
+
+    def refill() -> None:
+        nonlocal exhausted
+        while not exhausted and not stop.is_set() and len(pending) < prefetch:
+            job = next(job_iter, None)
+            if job is None:
+                exhausted = True
+                return
+            if not options.overwrite and os.path.lexists(job.output):
+                report(FileResult(job, "skipped", notes=["output exists"]))
+                continue
+            pending.append((job, decode_pool.submit(load, job)))
+
+    def drain_writes(block_until: int) -> None:
+        while writes and (len(writes) > block_until or writes[0][1].done()):
+            job, fut = writes.popleft()
+            try:
+                report(fut.result())
+            except BaseException as exc:  # noqa: BLE001 - one file's failure is reported, not raised
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                report(failed(job, exc))
+
+    def run_batch(batch: list[_Loaded]) -> None:
+        try:
+            ab = backend.predict(np.stack([item.x for item in batch]))
+        except Exception as exc:  # noqa: BLE001 - a model failure fails these files, not the run
+            for item in batch:
+                budget.release(item.pixels)
+                report(failed(item.job, exc, item.started))
+            return
+        for i, item in enumerate(batch):
+            writes.append((item.job, write_pool.submit(finish, item, ab[i])))
+
+    try:
+        refill()
+        while pending and not stop.is_set():
+            batch: list[_Loaded] = []
+            # Greedy batching: wait for the first ready input, then take whichever of the next
+            # ones are already decoded and have the same network shape (no waiting = no stall).
+            while pending and len(batch) < options.batch_size:
+                job, fut = pending[0]
+                if batch and (not fut.done()):
+                    break
+                try:
+                    item = fut.result()
+                except Exception as exc:  # noqa: BLE001
+                    pending.popleft()
+                    report(failed(job, exc))
+                    refill()
+                    continue
+                if batch and item.x.shape != batch[0].x.shape:
+                    break
+                pending.popleft()
+                batch.append(item)
+                refill()
+            if batch:
+                run_batch(batch)
+            drain_writes(block_until=2 * workers + options.batch_size)
+            refill()
+        drain_writes(block_until=0)
+    except BaseException:
+        stop.set()
+        for _, fut in pending:
+            fut.cancel()
+        decode_pool.shutdown(wait=True, cancel_futures=True)
+        write_pool.shutdown(wait=True, cancel_futures=True)
+        remove_live_temps()
+        summary.seconds = time.perf_counter() - t0
+        raise
+    finally:
+        decode_pool.shutdown(wait=True, cancel_futures=True)
+        write_pool.shutdown(wait=True)
+    summary.seconds = time.perf_counter() - t0
+    summary.stopped_early = stop.is_set()
+    return summary
