@@ -1,0 +1,195 @@
+"""The training recipe: one frozen dataclass, two presets (``seed`` and ``default``).
+
+Every field is a command-line option whose default comes from the chosen preset; the resolved
+config is written to ``RUN_DIR/config.json`` and stored in every checkpoint, so a run can be
+resumed (``--resume RUN_DIR``) and reproduced from its folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from colorize_cli.models.config import GeneratorConfig
+
+PRESETS = ("default", "seed")
+SPLITS = ("hash", "seed")
+GAN_MODES = ("vanilla", "lsgan")
+AUGMENTS = ("resize", "crop")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A complete, JSON-serializable description of one training run.
+
+    Recipe fields (the ``seed`` preset reproduces the seed notebook exactly):
+
+    * generator: ``arch`` and its shape fields, ``pretrained_encoder`` (MobileNetV2 ImageNet
+      weights from the torch hub cache), ``init_normal`` (the seed's N(0, 0.02) conv init; for a
+      pretrained ``mobilenet_unet`` it only touches the decoder);
+    * data: ``augment`` = ``resize`` (the seed: bicubic resize of the whole photo to
+      ``crop_size`` x ``crop_size``) or ``crop`` (random resized crop, area fraction in
+      ``crop_scale``, aspect ratio in [3/4, 4/3]); ``hflip``; ``predecode_size`` (photos are decoded
+      once into RAM, their short side reduced to this size; 0 keeps full size);
+    * optimization: Adam with ``lr`` (generator decoder), ``lr`` * ``encoder_lr_mult`` (pretrained
+      encoder), ``lr_d`` (discriminator), ``betas``; ``gan_mode`` vanilla (BCE) or lsgan (MSE);
+      ``lambda_l1`` * L1 + ``gan_weight`` * GAN; ``warmup_epochs`` of L1 only before the GAN phase;
+    * split: ``seed`` (the seed's 80/20 draw with ``split_seed``) or ``hash`` (hold out the files
+      whose sha256 is 0 mod ``hash_mod``: stable whatever folders are passed).
+    """
+
+    preset: str = "default"
+    data_dirs: tuple[str, ...] = ()
+    # generator
+    arch: str = "mobilenet_unet"
+    num_filters: int = 64
+    n_down: int = 8
+    dropout: float = 0.5
+    width_mult: float = 1.0
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
+    pretrained_encoder: bool = True
+    init_normal: bool = False
+    # discriminator
+    disc_filters: int = 64
+    disc_n_down: int = 3
+    # data
+    crop_size: int = 128
+    augment: str = "crop"
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    hflip: bool = True
+    predecode_size: int = 256
+    subset: int = 0
+    # split
+    split: str = "hash"
+    val_fraction: float = 0.2
+    split_seed: int = 123
+    hash_mod: int = 10
+    # optimization
+    batch_size: int = 16
+    epochs: int = 60
+    lr: float = 2e-4
+    lr_d: float = 2e-4
+    encoder_lr_mult: float = 0.5
+    betas: tuple[float, float] = (0.5, 0.999)
+    gan_mode: str = "vanilla"
+    lambda_l1: float = 100.0
+    gan_weight: float = 1.0
+    warmup_epochs: int = 3
+    # run
+    seed: int = 0
+    val_every: int = 1
+    log_every: int = 10
+    sample_count: int = 6
+    max_minutes: float = 0.0
+    max_steps: int = 0
+    # devices and speed (do not change the result on CPU)
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    sync_bn: bool = False
+    num_workers: int = 2
+    threads: int = 0
+    tensorboard: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        if self.split not in SPLITS:
+            raise ValueError(f"unknown split {self.split!r}; choose from {', '.join(SPLITS)}")
+        if self.gan_mode not in GAN_MODES:
+            raise ValueError(f"unknown GAN mode {self.gan_mode!r}; choose from {', '.join(GAN_MODES)}")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"unknown augment {self.augment!r}; choose from {', '.join(AUGMENTS)}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be in (0, 1)")
+        if self.batch_size < 1 or self.epochs < 0 or self.crop_size < 32:
+            raise ValueError("batch_size must be >= 1, epochs >= 0 and crop_size >= 32")
+        object.__setattr__(self, "data_dirs", tuple(str(d) for d in self.data_dirs))
+        object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
+        object.__setattr__(self, "crop_scale", tuple(float(c) for c in self.crop_scale))
+        object.__setattr__(self, "betas", tuple(float(c) for c in self.betas))
+        self.generator_config()  # validates the generator fields (e.g. stride vs crop size)
+
+    def generator_config(self) -> GeneratorConfig:
+        """The generator's config; ``train_size`` is the crop size."""
+        cfg = GeneratorConfig(
+            arch=self.arch,
+            train_size=self.crop_size,
+            num_filters=self.num_filters,
+            n_down=self.n_down,
+            dropout=self.dropout,
+            width_mult=self.width_mult,
+            decoder_channels=self.decoder_channels,
+        )
+        if self.crop_size % cfg.stride:
+            raise ValueError(f"crop size {self.crop_size} must be a multiple of {cfg.stride} for this generator")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key, value in d.items():
+            if isinstance(value, tuple):
+                d[key] = list(value)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# The seed notebook's recipe, exactly (its loader used 10,000 COCO images; here: all given photos).
+SEED_PRESET: dict[str, Any] = dict(
+    preset="seed",
+    arch="unet",
+    num_filters=64,
+    n_down=8,
+    dropout=0.5,
+    pretrained_encoder=False,
+    init_normal=True,
+    disc_filters=64,
+    disc_n_down=3,
+    crop_size=256,
+    augment="resize",
+    hflip=True,
+    predecode_size=0,
+    split="seed",
+    val_fraction=0.2,
+    split_seed=123,
+    batch_size=16,
+    epochs=100,
+    lr=2e-4,
+    lr_d=2e-4,
+    encoder_lr_mult=1.0,
+    betas=(0.5, 0.999),
+    gan_mode="vanilla",
+    lambda_l1=100.0,
+    gan_weight=1.0,
+    warmup_epochs=0,
+)
+
+# The default recipe: pretrained MobileNetV2 U-Net, L1 warm-up, then PatchGAN on (L, ab).
+DEFAULT_PRESET: dict[str, Any] = dict(preset="default")
+
+
+def preset_config(name: str, **overrides: Any) -> TrainConfig:
+    """The preset's config with ``overrides`` applied (``None`` values are ignored)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    base = dict(SEED_PRESET if name == "seed" else DEFAULT_PRESET)
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    base["preset"] = name
+    return TrainConfig(**base)

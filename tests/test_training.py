@@ -1,0 +1,215 @@
+"""Training: Lab op, nets, one step, run folder, resume equivalence (tiny configs, CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from colorize_cli import lab
+from colorize_cli.checkpoint import load_generator, read_checkpoint
+from colorize_cli.models import build_generator, count_parameters
+from colorize_cli.training.config import TrainConfig, preset_config
+from colorize_cli.training.discriminator import PatchDiscriminator
+from colorize_cli.training.lab_torch import rgb_to_lab, rgb_to_model_inputs
+
+TINY_UNET = dict(arch="unet", num_filters=4, n_down=5, crop_size=32, pretrained_encoder=False, predecode_size=0)
+TINY_MOBILE = dict(
+    arch="mobilenet_unet", width_mult=0.25, decoder_channels=(16, 16, 8, 8, 8), crop_size=64,
+    pretrained_encoder=False, predecode_size=0,
+)
+
+
+def make_photos(folder, n=8, size=(72, 56), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
+    for i in range(n):
+        base = rng.integers(0, 256, 3)
+        img = np.stack([(base[c] + (xx * (c + 1) + yy * (3 - c)) * (i + 1)) % 256 for c in range(3)], -1)
+        img = (img + rng.integers(0, 20, img.shape)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"p{i:02d}.png")
+    return folder
+
+
+def tiny_config(data, **kw):
+    base = dict(
+        data_dirs=(str(data),), split="seed", val_fraction=0.25, batch_size=2, epochs=1, num_workers=0,
+        log_every=1, sample_count=2, device="cpu", threads=1, warmup_epochs=0,
+    )
+    base.update(kw)
+    preset = base.pop("preset", "default")
+    return preset_config(preset, **base)
+
+
+def test_lab_torch_matches_numpy():
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (2, 3, 17, 13)).astype(np.uint8)
+    got = rgb_to_lab(torch.from_numpy(rgb)).numpy()
+    want = lab.rgb_to_lab(rgb.transpose(0, 2, 3, 1).astype(np.float32) / 255.0).transpose(0, 3, 1, 2)
+    assert np.abs(got - want).max() < 1e-3
+    f = rng.random((1, 3, 8, 8), dtype=np.float32)
+    got = rgb_to_lab(torch.from_numpy(f)).numpy()
+    want = lab.rgb_to_lab(f.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    assert np.abs(got - want).max() < 1e-3
+    L, ab = rgb_to_model_inputs(torch.from_numpy(rgb))
+    assert L.shape == (2, 1, 17, 13) and ab.shape == (2, 2, 17, 13)
+    assert L.min() >= -1.0001 and L.max() <= 1.0001
+
+
+def test_seed_preset_parameter_counts():
+    cfg = preset_config("seed", data_dirs=("x",))
+    assert cfg.generator_config().train_size == 256 and cfg.lambda_l1 == 100 and cfg.betas == (0.5, 0.999)
+    G = build_generator(cfg.generator_config())
+    D = PatchDiscriminator(3, cfg.disc_filters, cfg.disc_n_down)
+    assert count_parameters(G) == 54_409_858
+    assert count_parameters(D) == 2_765_633
+
+
+def test_default_preset_values():
+    cfg = preset_config("default", data_dirs=("x",))
+    assert cfg.arch == "mobilenet_unet" and cfg.crop_size == 128 and cfg.split == "hash"
+    assert cfg.generator_config().train_size == 128
+    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+@pytest.mark.parametrize("arch_cfg", [TINY_UNET, TINY_MOBILE], ids=["unet", "mobilenet_unet"])
+def test_one_step_gradients(tmp_path, arch_cfg):
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos", n=6)
+    cfg = tiny_config(data, **arch_cfg)
+    tr = Trainer(cfg, tmp_path / "run", progress=False, log=lambda m: None)
+    rgb = next(iter(tr.loader))
+    assert rgb.dtype == torch.uint8 and rgb.shape[-1] == cfg.crop_size
+    losses = tr.train_step(rgb, gan=True)
+    assert set(losses) == {"loss_D_fake", "loss_D_real", "loss_D", "loss_G_GAN", "loss_G_L1", "loss_G"}
+    assert all(np.isfinite(v) for v in losses.values())
+    for name, p in tr.G_raw.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert torch.isfinite(p).all(), name
+    for name, p in tr.D_raw.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    warm = tr.train_step(rgb, gan=False)
+    assert set(warm) == {"loss_G_L1", "loss_G"}
+
+
+def test_run_folder_via_cli(tmp_path):
+    from colorize_cli.training.cli import train_command
+
+    data = make_photos(tmp_path / "photos", n=8)
+    out = tmp_path / "run"
+    args = [str(data), "--out", str(out), "--arch", "unet", "--num-filters", "4", "--n-down", "5",
+            "--crop-size", "32", "--no-pretrained-encoder", "--predecode-size", "0", "--split", "seed",
+            "--val-fraction", "0.25", "--batch-size", "2", "--epochs", "2", "--warmup-epochs", "1",
+            "--num-workers", "0", "--device", "cpu", "--threads", "1", "--log-every", "1"]
+    res = CliRunner().invoke(train_command, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["crop_size"] == 32 and cfg["epochs"] == 2 and cfg["arch"] == "unet"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    types = {r["type"] for r in records}
+    assert {"step", "epoch", "gray_baseline"} <= types
+    epochs = [r for r in records if r["type"] == "epoch"]
+    assert len(epochs) == 2 and all("val" in r for r in epochs)
+    assert {"psnr", "ssim", "colorfulness", "delta_cf", "ab_l1", "auc"} <= set(epochs[0]["val"])
+    assert "loss_G_GAN" not in epochs[0] and "loss_G_GAN" in epochs[1]  # warm-up, then GAN
+    assert (out / "samples" / "epoch_0001.png").is_file() and (out / "samples" / "epoch_0002.png").is_file()
+    grid = Image.open(out / "samples" / "epoch_0002.png")
+    assert grid.size == (2 * 32, 3 * 32)
+    assert len((out / "val_files.txt").read_text().split()) == 2
+    for name in ("last.pt", "best.pt"):
+        model, gcfg = load_generator(out / "checkpoints" / name)
+        assert gcfg.train_size == 32 and gcfg.arch == "unet"
+    ck = read_checkpoint(out / "checkpoints" / "last.pt")
+    assert ck["epoch"] == 2 and "val" in ck["meta"] and ck["train_config"]["arch"] == "unet"
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in ck["generator"])
+    # a second run into the same folder is refused; resuming a finished run is a no-op
+    res = CliRunner().invoke(train_command, args)
+    assert res.exit_code == 2 and "--resume" in res.output
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_equivalence(tmp_path):
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos", n=8)
+    quiet = dict(progress=False, log=lambda m: None)
+    kw = dict(TINY_UNET, warmup_epochs=1, batch_size=2)
+
+    straight = Trainer(tiny_config(data, epochs=2, **kw), tmp_path / "a", **quiet)
+    straight.run()
+    first = Trainer(tiny_config(data, epochs=1, **kw), tmp_path / "b", **quiet)
+    first.run()
+    resumed = Trainer(tiny_config(data, epochs=2, **kw), tmp_path / "b", resume=True, **quiet)
+    assert resumed.epoch == 1
+    resumed.run()
+    a, b = _params(straight.G_raw), _params(resumed.G_raw)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    da, db = _params(straight.D_raw), _params(resumed.D_raw)
+    assert all(torch.equal(da[k], db[k]) for k in da)
+
+
+def test_resume_mid_epoch_equivalence(tmp_path):
+    """A run stopped mid-epoch (--max-steps, as Ctrl-C or --max-minutes would) resumes exactly."""
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos", n=8)
+    quiet = dict(progress=False, log=lambda m: None)
+    kw = dict(TINY_MOBILE, warmup_epochs=0, batch_size=2, epochs=1)
+    straight = Trainer(tiny_config(data, **kw), tmp_path / "a", **quiet)
+    straight.run()
+    part = Trainer(tiny_config(data, max_steps=2, **kw), tmp_path / "b", **quiet)
+    part.run()
+    assert part.step == 2 and part.batch_in_epoch == 2 and part.epoch == 0
+    resumed = Trainer(tiny_config(data, **kw), tmp_path / "b", resume=True, **quiet)
+    resumed.run()
+    assert resumed.step == straight.step
+    a, b = _params(straight.G_raw), _params(resumed.G_raw)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_hash_split_is_stable(tmp_path):
+    from colorize_cli.training.data import list_images, split_hash
+
+    a = make_photos(tmp_path / "a", n=12, seed=1)
+    b = make_photos(tmp_path / "b", n=12, seed=2)
+    _, val_a = split_hash(list_images([a]), mod=3)
+    _, val_ab = split_hash(list_images([a, b]), mod=3)
+    assert set(val_a) == {p for p in val_ab if p.parent == a.resolve()}
+
+
+def test_seed_split_matches_seed_notebook():
+    from pathlib import Path
+
+    from colorize_cli.training.data import split_seed
+
+    paths = [Path(f"/x/{i:03d}.jpg") for i in range(50)]
+    train, val = split_seed(paths, 0.2, 123)
+    np.random.seed(123)
+    chosen = np.random.choice(np.array([str(p) for p in paths]), 50, replace=False)
+    idx = np.random.permutation(50)
+    assert [str(p) for p in train] == list(chosen[idx[:40]])
+    assert [str(p) for p in val] == list(chosen[idx[40:]])
+
+
+def test_checkpoint_rng_state_is_weights_only_safe(tmp_path):
+    from colorize_cli.training.trainer import get_rng_state, set_rng_state
+
+    state = get_rng_state()
+    torch.save(state, tmp_path / "s.pt")
+    loaded = torch.load(tmp_path / "s.pt", weights_only=True)
+    a = torch.rand(3)
+    set_rng_state(loaded)
+    assert torch.equal(torch.rand(3), a)
