@@ -74,19 +74,22 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> None
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and validate a checkpoint dict (tensors on CPU). Raises :class:`ModelError`."""
     import pickle
+    import zipfile
 
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a readable PyTorch checkpoint (not a torch.save zip archive)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = next((ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln), "")
         raise ModelError(
-            f"{path}: refused to load: the file holds objects other than plain weights "
-            f"(it could run code when loaded). {first}"
+            f"{path}: refused to load: the file holds objects other than plain weights, and "
+            f"loading it could run code{': ' + detail if detail else ''}"
         ) from None
     except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad model file
         raise ModelError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})") from None

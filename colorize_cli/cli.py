@@ -21,6 +21,13 @@ SUBCOMMANDS = {
     "evaluate": "colorize_cli.commands.evaluate:evaluate_command",
 }
 DEFAULT_COMMAND = "colorize"
+# Shown by --help without importing the subcommands (which would pull in torch).
+SUBCOMMAND_HELP = {
+    "colorize": "Colorize photos in files and folders (the default command).",
+    "train": "Train a colorization GAN on a folder of color photos.",
+    "export": "Export a checkpoint to a verified ONNX model.",
+    "evaluate": "Measure a model on color photos (PSNR, SSIM, colorfulness).",
+}
 
 
 class DefaultLazyGroup(click.Group):
@@ -50,6 +57,10 @@ class DefaultLazyGroup(click.Group):
                 ) from None
             raise
         return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(list(SUBCOMMAND_HELP.items()))
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):

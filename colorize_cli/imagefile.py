@@ -129,7 +129,8 @@ def _exif_bytes(im: Image.Image, notes: list[str]) -> bytes | None:
     if "exif" not in im.info:
         return None
     try:
-        exif = im.getexif()
+        exif = Image.Exif()  # a fresh copy: the image's own cached Exif drives exif_transpose
+        exif.load(im.info["exif"])
         if _ORIENTATION_TAG in exif:
             exif[_ORIENTATION_TAG] = 1
         data = exif.tobytes()

@@ -1,0 +1,232 @@
+"""The CLI end to end on temporary folder trees: files, paths, reports and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from colorize_cli.cli import main
+from tests.conftest import make_photo
+
+
+def run(args, **kwargs):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture()
+def onnx_args(tiny_models):
+    return ["--backend", "onnx", "--model", tiny_models["onnx"]]
+
+
+def test_folder_is_mirrored_and_non_images_ignored(photo_dir, tmp_path, onnx_args):
+    out = tmp_path / "out"
+    result = run([photo_dir, "-o", out, *onnx_args])
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == ["a.jpg", "b.png", "sub/c.jpg", "sub/deeper/d.tif"]
+    for rel in files_under(out):
+        with Image.open(out / rel) as im, Image.open(photo_dir / rel) as src:
+            assert im.size == src.size and im.mode == "RGB"
+    assert "done 4, skipped 0, failed 0" in result.output
+
+
+def test_no_recursive(photo_dir, tmp_path, onnx_args):
+    out = tmp_path / "out"
+    assert run([photo_dir, "-o", out, "--no-recursive", *onnx_args]).exit_code == 0
+    assert files_under(out) == ["a.jpg", "b.png"]
+
+
+def test_torch_backend_with_checkpoint(photo_dir, tmp_path, tiny_models):
+    out = tmp_path / "out"
+    result = run([photo_dir / "a.jpg", "-o", out, "--backend", "torch", "--model", tiny_models["pt"]])
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == ["a.jpg"]
+
+
+def test_explicit_files_and_format_change(photo_dir, tmp_path, onnx_args):
+    out = tmp_path / "out"
+    result = run([photo_dir / "a.jpg", photo_dir / "sub" / "deeper" / "d.tif", "-o", out, "--format", "png", *onnx_args])
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == ["a.png", "d.png"]
+
+
+def test_files_from_with_nul_separators(photo_dir, tmp_path, onnx_args, monkeypatch):
+    monkeypatch.chdir(photo_dir.parent)
+    listing = "\0".join(["photos/a.jpg", "photos/sub/c.jpg"]) + "\0"
+    out = tmp_path / "out"
+    result = run(["--files-from", "-", "-0", "-o", out, *onnx_args], input=listing)
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == ["photos/a.jpg", "photos/sub/c.jpg"]
+
+
+def test_files_from_newline_list(photo_dir, tmp_path, onnx_args):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{photo_dir / 'b.png'}\n{photo_dir / 'sub' / 'c.jpg'}\n")
+    out = tmp_path / "out"
+    result = run(["--files-from", listing, "-o", out, *onnx_args])
+    assert result.exit_code == 0, result.output
+    assert len(files_under(out)) == 2
+
+
+def test_existing_outputs_are_skipped_then_overwritten(photo_dir, tmp_path, onnx_args):
+    out = tmp_path / "out"
+    report = tmp_path / "r.jsonl"
+    assert run([photo_dir, "-o", out, *onnx_args]).exit_code == 0
+    (out / "a.jpg").write_bytes(b"sentinel")
+    result = run([photo_dir, "-o", out, "--report", report, *onnx_args])
+    assert result.exit_code == 0
+    assert (out / "a.jpg").read_bytes() == b"sentinel"
+    statuses = {json.loads(line)["status"] for line in report.read_text().splitlines()}
+    assert statuses == {"skipped"}
+    result = run([photo_dir, "-o", out, "--overwrite", *onnx_args])
+    assert result.exit_code == 0
+    assert (out / "a.jpg").read_bytes() != b"sentinel"
+
+
+def test_shards_partition_the_job_list_exactly(tmp_path, onnx_args):
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(11):
+        make_photo(32, 32, i, "L").save(src / f"p{i:02d}.png")
+    seen: list[str] = []
+    for k in (1, 2, 3):
+        report = tmp_path / f"r{k}.jsonl"
+        assert run([src, "-o", tmp_path / "out", "--shard", f"{k}/3", "--report", report, *onnx_args]).exit_code == 0
+        seen += [json.loads(line)["input"] for line in report.read_text().splitlines()]
+    assert sorted(seen) == sorted(str(p) for p in src.iterdir())
+    assert len(seen) == len(set(seen)) == 11
+
+
+def test_bad_shard_is_a_usage_error(photo_dir, tmp_path, onnx_args):
+    result = run([photo_dir, "-o", tmp_path / "o", "--shard", "4/3", *onnx_args])
+    assert result.exit_code == 2 and "--shard" in result.output
+
+
+def test_report_and_bad_files(photo_dir, tmp_path, onnx_args):
+    (photo_dir / "zero.jpg").write_bytes(b"")
+    good = photo_dir / "a.jpg"
+    (photo_dir / "corrupt.png").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    result = run([photo_dir, "-o", out, "--report", report, *onnx_args])
+    assert result.exit_code == 1
+    records = {Path(r["input"]).name: r for r in map(json.loads, report.read_text().splitlines())}
+    assert set(records) == {"a.jpg", "b.png", "c.jpg", "d.tif", "zero.jpg", "corrupt.png"}
+    assert records["zero.jpg"]["status"] == "failed" and "empty" in records["zero.jpg"]["error"]
+    assert records["corrupt.png"]["status"] == "failed" and records["corrupt.png"]["error"]
+    for name in ("a.jpg", "b.png", "c.jpg", "d.tif"):
+        rec = records[name]
+        assert rec["status"] == "ok" and rec["error"] is None and rec["seconds"] >= 0
+        assert Path(rec["output"]).is_file()
+    assert "zero.jpg" in result.output and "Traceback" not in result.output
+    assert not [p for p in out.rglob("*") if p.name.startswith(".colorize-tmp")]
+
+
+def test_explicit_non_image_is_a_per_file_error(photo_dir, tmp_path, onnx_args):
+    result = run([photo_dir / "notes.txt", photo_dir / "a.jpg", "-o", tmp_path / "out", *onnx_args])
+    assert result.exit_code == 1
+    assert "notes.txt" in result.output and (tmp_path / "out" / "a.jpg").is_file()
+
+
+def test_fail_fast_stops_early(tmp_path, onnx_args):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "0bad.jpg").write_bytes(b"nope")
+    for i in range(6):
+        make_photo(32, 32, i, "L").save(src / f"p{i}.png")
+    result = run([src, "-o", tmp_path / "out", "--fail-fast", "--batch-size", "1", *onnx_args])
+    assert result.exit_code == 1
+    assert len(files_under(tmp_path / "out")) < 6
+
+
+def test_refuses_to_overwrite_inputs(photo_dir, onnx_args):
+    result = run([photo_dir, "-o", photo_dir, *onnx_args])
+    assert result.exit_code == 2 and "input folder" in result.output
+
+
+def test_refuses_two_inputs_with_one_output(photo_dir, tmp_path, onnx_args):
+    (photo_dir / "a.png").write_bytes((photo_dir / "b.png").read_bytes())
+    result = run([photo_dir, "-o", tmp_path / "out", "--format", "png", *onnx_args])
+    assert result.exit_code == 2 and "same output" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_named_like_a_subcommand(tmp_path, onnx_args, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train").mkdir()
+    make_photo(32, 32).save(tmp_path / "train" / "x.jpg")
+    result = run(["./train", "-o", "out", *onnx_args])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "x.jpg").is_file()
+
+
+def test_missing_input_and_no_input(tmp_path, onnx_args):
+    assert run([tmp_path / "nope", "-o", tmp_path / "o", *onnx_args]).exit_code == 2
+    result = run(["-o", tmp_path / "o", *onnx_args])
+    assert result.exit_code == 2 and "no INPUTS" in result.output
+
+
+def test_missing_bundled_model_is_a_clean_error(photo_dir, tmp_path, monkeypatch):
+    import colorize_cli.backends as backends
+
+    monkeypatch.setattr(backends, "bundled_model_path", lambda name: tmp_path / "absent" / name)
+    result = run([photo_dir, "-o", tmp_path / "o", "--backend", "onnx"])
+    assert result.exit_code == 2
+    assert "no bundled default model" in result.output and "Traceback" not in result.output
+
+
+def test_missing_backend_package_names_the_extra(photo_dir, tmp_path, monkeypatch, tiny_models):
+    import colorize_cli.backends as backends
+
+    monkeypatch.setattr(backends, "has_package", lambda name: name != "torch")
+    result = run([photo_dir, "-o", tmp_path / "o", "--backend", "torch", "--model", tiny_models["pt"]])
+    assert result.exit_code == 2 and "colorize-cli[torch]" in result.output
+
+
+def test_wrong_model_kind_for_backend(photo_dir, tmp_path, tiny_models):
+    result = run([photo_dir, "-o", tmp_path / "o", "--backend", "onnx", "--model", tiny_models["pt"]])
+    assert result.exit_code == 2 and "export" in result.output
+
+
+def test_help_and_version():
+    result = run(["--help"])
+    assert result.exit_code == 0 and "Examples" in result.output and "train" in result.output
+    sub = run(["colorize", "--help"])
+    for option in ("--files-from", "--shard", "--report", "--overwrite", "--format", "--backend", "--size"):
+        assert option in sub.output
+    assert run(["--version"]).output.startswith("colorize-cli ")
+
+
+def test_version_does_not_import_torch_or_onnxruntime():
+    code = (
+        "import sys\n"
+        "from colorize_cli.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules and 'onnxruntime' not in sys.modules, 'heavy import'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("colorize-cli ")
+
+
+def test_python_dash_m_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "colorize_cli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "colorize-cli" in proc.stdout
+
+
+def test_python_api(photo_dir, tmp_path, tiny_models):
+    from colorize_cli import colorize_image, colorize_paths, open_backend
+
+    backend = open_backend("onnx", tiny_models["onnx"])
+    image = colorize_image(Image.open(photo_dir / "a.jpg"), backend=backend)
+    assert image.mode == "RGB" and image.size == (64, 48)
+    summary = colorize_paths([photo_dir], tmp_path / "api_out", backend=backend)
+    assert (summary.done, summary.failed) == (4, 0)

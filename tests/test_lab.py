@@ -1,0 +1,76 @@
+"""The Lab math against scikit-image, and the properties the pipeline relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colorize_cli import lab
+
+skcolor = pytest.importorskip("skimage.color")
+
+
+@pytest.fixture()
+def rgb():
+    return np.random.default_rng(0).random((40, 30, 3)).astype(np.float32)
+
+
+def test_rgb_to_lab_matches_skimage(rgb):
+    ours = lab.rgb_to_lab(rgb)
+    ref = skcolor.rgb2lab(rgb.astype(np.float64))
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=0.02)
+
+
+def test_lab_to_rgb_matches_skimage_in_gamut(rgb):
+    lab_values = skcolor.rgb2lab(rgb.astype(np.float64))
+    np.testing.assert_allclose(lab.lab_to_rgb(lab_values), skcolor.lab2rgb(lab_values), atol=5e-4)  # white point: see lab.WHITE
+
+
+def test_round_trip_rgb_lab_rgb(rgb):
+    np.testing.assert_allclose(lab.lab_to_rgb(lab.rgb_to_lab(rgb)), rgb, atol=2e-4)
+
+
+def test_gray_has_zero_ab_and_comes_back_gray():
+    g = np.linspace(0, 1, 256, dtype=np.float32)
+    gray = np.stack([g, g, g], -1)
+    lab_values = lab.rgb_to_lab(gray)
+    assert np.abs(lab_values[:, 1:]).max() < 1e-3
+    back = lab.lab_to_rgb(np.concatenate([lab_values[:, :1], np.zeros((256, 2), np.float32)], -1))
+    codes = np.round(back * 255)
+    assert (codes[:, 0] == codes[:, 1]).all() and (codes[:, 1] == codes[:, 2]).all()
+    np.testing.assert_allclose(codes[:, 0], np.round(g * 255), atol=0.5)
+
+
+def test_luminance_and_lightness_are_inverse():
+    y = np.linspace(0, 1, 1001, dtype=np.float32)
+    np.testing.assert_allclose(lab.l_to_luminance(lab.luminance_to_l(y)), y, atol=1e-5)
+    assert lab.luminance_to_l(np.float32(1.0)) == pytest.approx(100.0, abs=1e-3)
+
+
+def test_lut_linearization_matches_formula():
+    codes = np.arange(256)
+    np.testing.assert_allclose(lab.linear_lut(255)[codes], lab.srgb_to_linear(codes / 255.0), atol=1e-6)
+
+
+def test_out_of_gamut_keeps_lightness_exactly():
+    rng = np.random.default_rng(1)
+    L = rng.uniform(0, 100, (5000,)).astype(np.float32)
+    ab = rng.uniform(-110, 110, (5000, 2)).astype(np.float32)  # mostly out of the sRGB gamut
+    rgb = lab.lab_to_rgb_preserving_l(L, ab)
+    assert rgb.min() >= 0 and rgb.max() <= 1
+    np.testing.assert_allclose(lab.rgb_to_lab(rgb)[:, 0], L, atol=0.05)
+    # Clipping per channel instead would have moved L* a lot: that is what the search avoids.
+    assert np.abs(lab.rgb_to_lab(lab.lab_to_rgb(np.concatenate([L[:, None], ab], -1)))[:, 0] - L).max() > 5
+
+
+def test_in_gamut_colours_are_untouched():
+    rgb = np.random.default_rng(2).uniform(0.1, 0.9, (100, 3)).astype(np.float32)
+    lab_values = lab.rgb_to_lab(rgb)
+    np.testing.assert_allclose(lab.lab_to_rgb_preserving_l(lab_values[:, 0], lab_values[:, 1:]), rgb, atol=2e-4)
+
+
+def test_normalization_constants():
+    assert lab.normalize_l(np.array([0.0, 50.0, 100.0])).tolist() == [-1.0, 0.0, 1.0]
+    assert lab.denormalize_ab(np.array([-1.0, 1.0])).tolist() == [-110.0, 110.0]
+    np.testing.assert_allclose(lab.normalize_ab(lab.denormalize_ab(np.array([0.25]))), [0.25])

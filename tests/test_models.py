@@ -1,0 +1,86 @@
+"""Generator architectures, their config, and self-describing checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from colorize_cli.checkpoint import load_generator, make_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
+from colorize_cli.errors import ModelError  # noqa: E402
+from colorize_cli.models import GeneratorConfig, build_generator, count_parameters  # noqa: E402
+from tests.conftest import TINY_MOBILENET  # noqa: E402
+
+
+def test_unet_has_the_seeds_parameter_count():
+    assert count_parameters(build_generator(GeneratorConfig(arch="unet"))) == 54_409_858
+
+
+def test_default_mobilenet_unet_size():
+    n = count_parameters(build_generator(GeneratorConfig()))
+    assert 3_000_000 < n < 6_000_000  # small enough to ship inside the package
+
+
+@pytest.mark.parametrize(
+    "config",
+    [GeneratorConfig(**TINY_MOBILENET), GeneratorConfig(arch="unet", num_filters=4, n_down=5, train_size=64)],
+    ids=["mobilenet_unet", "unet"],
+)
+def test_shapes_range_and_gradients(config):
+    model = build_generator(config)
+    x = torch.randn(2, 1, 64, 96)
+    y = model(x)
+    assert y.shape == (2, 2, 64, 96)
+    assert y.abs().max() <= 1.0  # Tanh
+    y.mean().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_config_round_trips_through_json():
+    cfg = GeneratorConfig(**TINY_MOBILENET, infer_size=96)
+    assert GeneratorConfig.from_json(cfg.to_json()) == cfg
+    assert cfg.default_size == 96 and cfg.stride == 32
+    assert GeneratorConfig(arch="unet").stride == 256
+    with pytest.raises(ValueError):
+        GeneratorConfig(arch="resnet")
+    with pytest.raises(ValueError):
+        GeneratorConfig.from_dict({"arch": "unet", "bogus": 1})
+
+
+def test_checkpoint_rebuilds_the_model_from_the_file_alone(tmp_path):
+    cfg = GeneratorConfig(**TINY_MOBILENET)
+    model = build_generator(cfg).eval()
+    save_checkpoint(tmp_path / "g.pt", make_checkpoint(model, cfg, meta={"note": "x"}))
+    loaded, loaded_cfg = load_generator(tmp_path / "g.pt")
+    assert loaded_cfg == cfg
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    ckpt = read_checkpoint(tmp_path / "g.pt")
+    assert ckpt["format_version"] == 1 and all(t.device.type == "cpu" for t in ckpt["generator"].values())
+
+
+def test_wrapped_model_prefixes_are_stripped(tmp_path):
+    cfg = GeneratorConfig(**TINY_MOBILENET)
+    wrapper = torch.nn.Module()
+    wrapper.module = build_generator(cfg)
+    ckpt = make_checkpoint(wrapper, cfg)
+    assert not any(k.startswith("module.") for k in ckpt["generator"])
+
+
+def test_foreign_newer_and_pickled_checkpoints_are_refused(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(ModelError, match="not a colorize-cli checkpoint"):
+        read_checkpoint(tmp_path / "foreign.pt")
+    cfg = GeneratorConfig(**TINY_MOBILENET)
+    ckpt = make_checkpoint(build_generator(cfg), cfg)
+    ckpt["format_version"] = 99
+    torch.save(ckpt, tmp_path / "newer.pt")
+    with pytest.raises(ModelError, match="newer"):
+        read_checkpoint(tmp_path / "newer.pt")
+    torch.save({"format": "colorize-cli-checkpoint", "evil": ModelError("x")}, tmp_path / "pickled.pt")
+    with pytest.raises(ModelError, match="refused"):
+        read_checkpoint(tmp_path / "pickled.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="not a readable"):
+        read_checkpoint(tmp_path / "garbage.pt")

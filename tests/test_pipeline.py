@@ -1,0 +1,223 @@
+"""Decoding every mode, full-resolution L preservation, composition, and backend parity."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorize_cli import lab
+from colorize_cli.imagefile import decode_image, write_image
+from colorize_cli.models.config import GeneratorConfig
+from colorize_cli.pipeline import colorize_array, compose, inference_shape, network_input, upsample_ab_rows
+from tests.conftest import make_photo
+
+
+class ConstantBackend:
+    """A stand-in model that predicts the same normalized ab everywhere (or zeros)."""
+
+    name = "constant"
+    model_path = Path("constant")
+
+    def __init__(self, a: float = 0.0, b: float = 0.0, stride: int = 32) -> None:
+        self.ab = (a, b)
+        self.config = GeneratorConfig(train_size=64)
+        self.calls: list[tuple] = []
+
+    def predict(self, L: np.ndarray) -> np.ndarray:
+        self.calls.append(L.shape)
+        out = np.empty((L.shape[0], 2) + L.shape[2:], np.float32)
+        out[:, 0], out[:, 1] = self.ab
+        return out
+
+    def describe(self) -> str:
+        return "constant"
+
+
+def l_of(pixels: np.ndarray) -> np.ndarray:
+    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    return lab.rgb_to_lab(pixels[..., :3].astype(np.float32) / peak)[..., 0]
+
+
+@pytest.mark.parametrize("hw", [(667, 1001), (31, 17), (48, 300)])
+def test_inference_shape_is_stride_aligned_and_keeps_aspect(hw):
+    h, w = inference_shape(*hw, size=256, stride=32)
+    assert h % 32 == 0 and w % 32 == 0 and 32 <= h <= 1024 and 32 <= w <= 1024
+    if hw == (667, 1001):
+        assert abs(w / h - 1001 / 667) < 0.2 and abs(h * w - 256 * 256) / (256 * 256) < 0.25
+
+
+def test_inference_shape_bounds_extreme_strips():
+    assert inference_shape(3, 10000, size=256, stride=32) == (32, 1024)
+    assert inference_shape(1, 1, size=256, stride=256) == (256, 256)
+
+
+def test_upsample_matches_torch_bilinear():
+    torch = pytest.importorskip("torch")
+    small = np.random.default_rng(0).standard_normal((2, 7, 9)).astype(np.float32)
+    ours = np.concatenate([blk for _, _, blk in upsample_ab_rows(small, 61, 50)], axis=0)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(small)[None], size=(61, 50), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(ours, ref[0].numpy().transpose(1, 2, 0), atol=1e-5)
+
+
+def test_full_resolution_lightness_is_preserved_on_odd_non_square_image():
+    photo = make_photo(1001, 667, seed=5, mode="L")
+    decoded = decode_image(photo)
+    backend = ConstantBackend(0.2, -0.3)
+    out = colorize_array(decoded.L, backend)
+    assert out.shape == (667, 1001, 3) and out.dtype == np.uint8
+    assert backend.calls[0][2] % 32 == 0  # the network saw a small, stride-aligned input
+    np.testing.assert_allclose(l_of(out), decoded.L, atol=0.6)  # 8-bit rounding only
+    assert np.abs(l_of(out) - decoded.L).mean() < 0.2
+    assert np.ptp(out.astype(int), axis=-1).max() > 10  # and it really has colour
+
+
+def test_gray_with_zero_ab_model_comes_back_gray():
+    photo = make_photo(120, 90, seed=6, mode="L")
+    out = colorize_array(decode_image(photo).L, ConstantBackend(0.0, 0.0))
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    np.testing.assert_array_equal(out[..., 0], np.asarray(photo))
+
+
+def test_rgb_input_is_read_by_its_luminance():
+    rgb = make_photo(40, 30, seed=7, mode="RGB")
+    decoded = decode_image(rgb)
+    np.testing.assert_allclose(decoded.L, lab.rgb_to_lab(np.asarray(rgb) / 255.0)[..., 0], atol=1e-3)
+
+
+def _modes():
+    base = make_photo(37, 23, seed=8, mode="L")
+    arr = np.asarray(base)
+    la = Image.merge("LA", [base, Image.fromarray((np.arange(37 * 23) % 256).reshape(23, 37).astype(np.uint8))])
+    p = base.convert("P")
+    p.info["transparency"] = 0
+    return {
+        "L": (base, False, 8),
+        "1": (base.convert("1"), False, 8),
+        "LA": (la, True, 8),
+        "P+transparency": (p, True, 8),
+        "RGB": (base.convert("RGB"), False, 8),
+        "RGBA": (base.convert("RGBA"), True, 8),
+        "CMYK": (base.convert("RGB").convert("CMYK"), False, 8),
+        "I;16": (Image.fromarray(arr.astype(np.uint16) * 257), False, 16),
+        "I": (Image.fromarray(arr.astype(np.int32) * 257, "I"), False, 16),
+        "F": (Image.fromarray(arr.astype(np.float32) / 255.0, "F"), False, 16),
+    }
+
+
+@pytest.mark.parametrize("mode", list(_modes()))
+def test_every_pillow_mode_decodes(mode):
+    image, has_alpha, depth = _modes()[mode]
+    decoded = decode_image(image)
+    assert decoded.L.shape == (23, 37) and decoded.L.dtype == np.float32
+    assert 0 <= decoded.L.min() and decoded.L.max() <= 100
+    assert (decoded.alpha is not None) == has_alpha
+    assert decoded.bit_depth == depth
+    if mode in ("L", "RGB", "I;16", "I", "F", "LA", "RGBA"):
+        ref = decode_image(_modes()["L"][0]).L
+        np.testing.assert_allclose(decoded.L, ref, atol=0.05)
+
+
+def test_alpha_is_carried_through(tmp_path):
+    image, _, _ = _modes()["LA"]
+    decoded = decode_image(image)
+    out = colorize_array(decoded.L, ConstantBackend(0.1, 0.1), alpha=decoded.alpha)
+    write_image(tmp_path / "o.png", out)
+    back = Image.open(tmp_path / "o.png")
+    assert back.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(back)[..., 3], np.asarray(image)[..., 1])
+
+
+def _png_bit_depth(path: Path) -> int:
+    data = path.read_bytes()
+    return data[24]  # IHDR: 8 signature + 8 chunk header + 4 width + 4 height
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_sixteen_bit_input_writes_sixteen_bit_output(tmp_path, suffix):
+    gray16 = (np.linspace(0, 65535, 40 * 25).reshape(25, 40)).astype(np.uint16)
+    src = tmp_path / f"in{suffix}"
+    Image.fromarray(gray16).save(src)
+    decoded = decode_image(src)
+    assert decoded.bit_depth == 16
+    out = colorize_array(decoded.L, ConstantBackend(0.0, 0.0), bit_depth=16)
+    assert out.dtype == np.uint16
+    dst = tmp_path / f"out{suffix}"
+    write_image(dst, out)
+    if suffix == ".png":
+        assert _png_bit_depth(dst) == 16
+    else:
+        with Image.open(dst) as im:
+            assert tuple(im.tag_v2[258]) == (16, 16, 16)
+    # Gray stays gray at 16-bit precision: channel 0 tracks the input codes closely.
+    np.testing.assert_allclose(out[..., 0].astype(int), gray16.astype(int), atol=40)
+
+
+def test_sixteen_bit_png_round_trips_through_a_png_decoder(tmp_path):
+    pixels = np.random.default_rng(3).integers(0, 65535, (9, 7, 4), dtype=np.uint16)
+    write_image(tmp_path / "x.png", pixels)
+    import zlib
+
+    data = (tmp_path / "x.png").read_bytes()
+    pos, idat = 8, b""
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        tag = data[pos + 4 : pos + 8]
+        if tag == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(9, 1 + 7 * 4 * 2)
+    assert (raw[:, 0] == 0).all()
+    decoded = raw[:, 1:].copy().view(">u2").reshape(9, 7, 4)
+    np.testing.assert_array_equal(decoded, pixels)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    photo = make_photo(60, 20, seed=9, mode="L")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW when displayed
+    exif[0x0132] = "2001:02:03 04:05:06"
+    src = tmp_path / "rot.jpg"
+    photo.save(src, exif=exif.tobytes())
+    decoded = decode_image(src)
+    assert decoded.L.shape == (60, 20)  # displayed as portrait
+    out = colorize_array(decoded.L, ConstantBackend())
+    dst = tmp_path / "o.jpg"
+    write_image(dst, out, exif=decoded.exif)
+    with Image.open(dst) as im:
+        assert im.size == (20, 60)
+        assert im.getexif().get(0x0112, 1) == 1  # orientation reset: pixels are upright
+        assert im.getexif().get(0x0132) == "2001:02:03 04:05:06"  # the date is kept
+        assert im.info.get("icc_profile")  # tagged sRGB
+
+
+def test_compose_row_blocks_equal_whole_image():
+    rng = np.random.default_rng(4)
+    L = rng.uniform(0, 100, (3000, 400)).astype(np.float32)  # > one row block
+    ab_small = rng.uniform(-0.5, 0.5, (2, 96, 32)).astype(np.float32)
+    out = compose(L, ab_small)
+    assert out.shape == (3000, 400, 3)
+    np.testing.assert_allclose(l_of(out[:5]), L[:5], atol=0.6)
+    np.testing.assert_allclose(l_of(out[-5:]), L[-5:], atol=0.6)
+
+
+def test_network_input_range_and_shape():
+    L = np.full((100, 150), 50.0, np.float32)
+    x = network_input(L, 64, 32)
+    assert x.shape[0] == 1 and x.shape[1] % 32 == 0 and x.shape[2] % 32 == 0
+    np.testing.assert_allclose(x, 0.0, atol=1e-6)
+
+
+def test_torch_and_onnx_backends_agree(tiny_models):
+    from colorize_cli.backends import open_backend
+
+    tb = open_backend("torch", tiny_models["pt"], device="cpu")
+    ob = open_backend("onnx", tiny_models["onnx"], device="cpu")
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 64, 96)).astype(np.float32)
+    a, b = tb.predict(x), ob.predict(x)
+    assert a.shape == (3, 2, 64, 96)
+    assert np.abs(a - b).max() < 1e-3
+    assert np.abs(a).max() > 0.05  # the tiny model is not trivially zero
