@@ -67,11 +67,11 @@ class _Display:
     def print(self, text: str, *, error: bool = False) -> None:
         if self.quiet and not error:
             return
-        self.console.print(text, markup=False, soft_wrap=True)
+        self.console.print(printable(text), markup=False, soft_wrap=True)
 
     def started(self, job) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, current=_short(job.display))
+            self.progress.update(self.task, current=_short(printable(job.display)))
 
     def result(self, result, elapsed: float, done: int) -> None:
         name = result.job.display
@@ -88,6 +88,14 @@ class _Display:
         if self.progress is not None:
             rate = f"{done / elapsed:.1f} img/s" if elapsed > 0 and done else ""
             self.progress.update(self.task, advance=1, rate=rate)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a file name) and undecodable bytes
+    (surrogate escapes) shown as Python escapes, everything else as is."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -215,7 +223,9 @@ def _open_report(path: Path | None):
         return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8")
+        # backslashreplace: a file name that is not valid UTF-8 (surrogate escapes) becomes a
+        # JSON \\udcXX escape instead of an encoding error that would stop the run.
+        return open(path, "w", encoding="utf-8", errors="backslashreplace")
     except OSError as exc:
         from colorize_cli.errors import UsageError
 
