@@ -182,7 +182,10 @@ def colorize_command(
     if shard_k_n:
         jobs = shard_jobs(jobs, *shard_k_n)
     engine = open_backend(backend, model, device=device, threads=threads)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
     clean_orphan_temps(out_dir)
     options = RunOptions(
         size=size, batch_size=batch_size, overwrite=overwrite, quality=quality,
