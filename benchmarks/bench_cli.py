@@ -1,0 +1,55 @@
+"""End-to-end CLI throughput: images/s and peak RSS per backend on a folder of photo-sized JPEGs.
+
+    python benchmarks/bench_cli.py [--count 100] [--width 1500 --height 1000] [--model-pt P --model-onnx P]
+
+Each backend colorizes the same generated folder (1.5 MP gray JPEGs by default) in a fresh
+process with default settings; the table reports images/s over the run (model loading included
+in "wall"), peak RSS, and the torch/onnx time ratio, all measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+from pathlib import Path
+
+from _common import default_models, make_folder, run_cli, tempdir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--width", type=int, default=1500)
+    ap.add_argument("--height", type=int, default=1000)
+    ap.add_argument("--model-pt", type=Path)
+    ap.add_argument("--model-onnx", type=Path)
+    ap.add_argument("--backends", default="onnx,torch")
+    ap.add_argument("--extra", default="", help="extra CLI arguments, e.g. '--batch-size 8'")
+    args = ap.parse_args()
+
+    work = tempdir("bench_cli_")
+    src = make_folder(work / "in", args.count, args.width, args.height)
+    models = default_models(work)
+    if args.model_pt:
+        models["torch"] = args.model_pt
+    if args.model_onnx:
+        models["onnx"] = args.model_onnx
+    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores; "
+          f"{args.count} JPEGs {args.width}x{args.height}; model: {models['kind']}")
+    rows = {}
+    for backend in args.backends.split(","):
+        out = work / f"out_{backend}"
+        shutil.rmtree(out, ignore_errors=True)
+        stats = run_cli([src, "-o", out, "--backend", backend, "--model", models[backend], "-q", *args.extra.split()])
+        rows[backend] = stats
+    print(f"{'backend':8} {'images/s':>9} {'wall s':>8} {'peak RSS MB':>12}")
+    for backend, s in rows.items():
+        print(f"{backend:8} {args.count / s['seconds']:9.2f} {s['wall']:8.1f} {s['peak_rss_mb']:12.0f}")
+    if "onnx" in rows and "torch" in rows:
+        print(f"torch time / onnx time: {rows['torch']['seconds'] / rows['onnx']['seconds']:.2f}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
