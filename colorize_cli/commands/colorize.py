@@ -172,6 +172,12 @@ def colorize_command(
     from colorize_cli.jobs import parse_shard, plan_jobs, read_file_list, shard_jobs
     from colorize_cli.runner import RunOptions, run_jobs
 
+    if not verbose:
+        import warnings
+
+        # Pillow warns (on stderr, mid-log) about things like a damaged EXIF block while opening
+        # a file; the file still colorizes, so keep the log to one line per file.
+        warnings.filterwarnings("ignore", module="PIL")
     if null and files_from is None:
         raise UsageError("-0/--null only applies to --files-from")
     listed = read_file_list(files_from, null=null) if files_from is not None else []
