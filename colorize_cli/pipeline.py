@@ -69,7 +69,7 @@ def _bilinear_axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def upsample_ab_rows(ab_small: np.ndarray, height: int, width: int):
-    """Yield ``(r0, r1, ab_block)`` covering the full-resolution ab, ``ab_block`` ``(r1-r0, W, 2)``.
+    """Yield ``(r0, r1, ab_block)`` covering the full-resolution ab, ``ab_block`` ``(2, r1-r0, W)``.
 
     Bilinear: first along the width of the small map (cheap), then row block by row block, so a
     100 MP photo never holds a full-resolution float ab plane at once.
@@ -77,13 +77,16 @@ def upsample_ab_rows(ab_small: np.ndarray, height: int, width: int):
     _, hs, ws = ab_small.shape
     x0, x1, wx = _bilinear_axis(width, ws)
     wide = ab_small[:, :, x0] * (1.0 - wx) + ab_small[:, :, x1] * wx  # (2, hs, W)
-    wide = np.ascontiguousarray(wide.transpose(1, 2, 0))  # (hs, W, 2)
     y0, y1, wy = _bilinear_axis(height, hs)
     rows = max(1, _BLOCK_PIXELS // max(width, 1))
     for r0 in range(0, height, rows):
         r1 = min(height, r0 + rows)
-        t = wy[r0:r1, None, None]
-        yield r0, r1, wide[y0[r0:r1]] * (1.0 - t) + wide[y1[r0:r1]] * t
+        t = wy[r0:r1, None]
+        top, bottom = wide[:, y0[r0:r1]], wide[:, y1[r0:r1]]  # (2, rows, W) each
+        bottom -= top
+        bottom *= t
+        bottom += top
+        yield r0, r1, bottom
 
 
 def compose(
@@ -105,15 +108,12 @@ def compose(
         ``(H, W, 3)`` or ``(H, W, 4)`` uint8/uint16 sRGB.
     """
     height, width = L.shape
-    dtype, peak = (np.uint16, 65535.0) if bit_depth == 16 else (np.uint8, 255.0)
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
     channels = 3 if alpha is None else 4
     out = np.empty((height, width, channels), dtype=dtype)
     ab_scaled = lab.denormalize_ab(ab_small)
     for r0, r1, ab in upsample_ab_rows(ab_scaled, height, width):
-        rgb = lab.lab_to_rgb_preserving_l(L[r0:r1], ab)
-        rgb *= peak
-        rgb += 0.5
-        out[r0:r1, :, :3] = rgb.astype(dtype)
+        out[r0:r1, :, :3] = lab.join_l_ab(L[r0:r1], ab[0], ab[1], dtype=dtype)
     if alpha is not None:
         if alpha.dtype != dtype:
             alpha = (
