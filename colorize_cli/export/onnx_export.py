@@ -20,14 +20,28 @@ DEFAULT_OPSET = 17
 
 
 def weights_sha256(state_dict) -> str:
-    """A content hash of the weights (names, shapes, dtypes and bytes), independent of file layout."""
+    """A content hash of the weights (names, shapes, dtypes and bytes), independent of file layout.
+
+    Every tensor's raw bytes are hashed whatever its dtype (viewed as ``uint8``, so dtypes numpy
+    cannot hold, such as ``bfloat16``, hash too); compiled/DDP key prefixes are ignored, so a
+    checkpoint and the module it was loaded into hash the same. The ONNX variants (fp16, int8)
+    record the hash of the PyTorch weights they were exported from.
+    """
+    import torch
+
+    from colorize_cli.checkpoint import clean_state_dict
+
     h = hashlib.sha256()
+    state_dict = clean_state_dict(dict(state_dict))
     for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
+        value = state_dict[name]
+        if not isinstance(value, torch.Tensor):
+            continue
+        t = value.detach().cpu().contiguous()
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
         h.update(str(t.dtype).encode())
-        h.update(t.numpy().tobytes() if t.dtype.is_floating_point or not t.is_complex() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
