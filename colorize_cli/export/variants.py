@@ -1,0 +1,188 @@
+"""Reduced-precision variants of an exported fp32 generator: fp16 and int8.
+
+Both keep the graph's interface (input ``L`` and output ``ab`` stay float32) and its
+``metadata_props``, with ``precision`` set to ``fp16`` or ``int8``; ``weights_sha256`` stays the
+hash of the PyTorch weights the fp32 model was exported from.
+
+* fp16: ONNX Runtime's own converter (``onnxruntime.transformers.float16``) with
+  ``keep_io_types=True``: weights and compute in float16, a Cast at each end. The CUDA provider
+  runs it natively; the CPU provider runs the ops it has fp16 kernels for and inserts casts around
+  the others (so on CPU it halves the file, not the time).
+* int8: ``onnxruntime.quantization``, QDQ format, per-channel int8 weights. Static (uint8
+  activations with ranges calibrated on photos from a folder) when calibration images are given,
+  else dynamic (weights only; activation ranges computed at run time).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from colorize_cli.errors import UsageError
+from colorize_cli.modelmeta import INPUT_NAME, KEY_PREFIX
+
+PRECISIONS = ("fp32", "fp16", "int8")
+MAX_CALIBRATION_IMAGES = 64
+
+
+def _metadata(proto) -> dict[str, str]:
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def _restore_metadata(proto, meta: dict[str, str], precision: str) -> None:
+    from colorize_cli.export.onnx_export import set_metadata
+
+    meta = dict(meta)
+    meta[KEY_PREFIX + "precision"] = precision
+    set_metadata(proto, meta)
+
+
+def convert_fp16(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write an fp16 copy of the fp32 model ``src`` to ``dst`` (float32 input and output)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    proto = onnx.load(str(src))
+    meta = _metadata(proto)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "values truncated to fp16 range" for tiny weights
+        half = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=False)
+    _toposort(half.graph)  # the converter appends the input Casts after their consumers
+    _restore_metadata(half, meta, "fp16")
+    onnx.save(half, str(dst))
+    return Path(dst)
+
+
+def _toposort(graph) -> None:
+    """Reorder ``graph.node`` so every node comes after the producers of its inputs (stable)."""
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        progressed = False
+        rest = []
+        for node in pending:
+            if all(name in available for name in node.input):
+                ordered.append(node)
+                available.update(node.output)
+                progressed = True
+            else:
+                rest.append(node)
+        if not progressed:  # a cycle or a dangling input: leave the checker to report it
+            ordered.extend(rest)
+            break
+        pending = rest
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered, strict=False):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def calibration_images(folder: str | os.PathLike, limit: int = MAX_CALIBRATION_IMAGES) -> list[Path]:
+    """Up to ``limit`` image files in ``folder`` (recursive, sorted). Raises UsageError when none."""
+    from colorize_cli.imagefile import is_image_path
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError(f"calibration folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and is_image_path(p))
+    if not files:
+        raise UsageError(f"no images in calibration folder {root}")
+    return files[:limit]
+
+
+class ImageCalibrationReader:
+    """A ``CalibrationDataReader``: one network input per photo, as the colorize pipeline makes it.
+
+    Each photo is decoded to full-resolution L* (:func:`colorize_cli.imagefile.decode_image`) and
+    turned into the ``(1, 1, h, w)`` input the model sees at ``size``
+    (:func:`colorize_cli.pipeline.network_input`), aspect ratio kept.
+    """
+
+    def __init__(self, files: list[Path], size: int, stride: int) -> None:
+        self.files = list(files)
+        self.size = size
+        self.stride = stride
+        self._iter: Iterator[dict[str, np.ndarray]] | None = None
+
+    def _inputs(self) -> Iterator[dict[str, np.ndarray]]:
+        from colorize_cli.errors import InputError
+        from colorize_cli.imagefile import decode_image
+        from colorize_cli.pipeline import network_input
+
+        for path in self.files:
+            try:
+                decoded = decode_image(path)
+            except InputError:
+                continue
+            x = network_input(decoded.L, self.size, self.stride)
+            yield {INPUT_NAME: np.ascontiguousarray(x[None], dtype=np.float32)}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._iter is None:
+            self._iter = self._inputs()
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = None
+
+
+def quantize_int8(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    calibration: list[Path] | None,
+    size: int,
+    stride: int,
+) -> tuple[Path, str]:
+    """Write an int8 (QDQ, per-channel) copy of the fp32 model ``src`` to ``dst``.
+
+    Static quantization calibrated on ``calibration`` photos when given, else dynamic.
+    Returns ``(dst, method)`` with method ``"static"`` or ``"dynamic"``.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    meta = _metadata(onnx.load(str(src), load_external_data=False))
+    with tempfile.TemporaryDirectory(prefix="colorize-quant-") as tmp:
+        prepped = Path(tmp) / "prepped.onnx"
+        try:
+            # Shape inference and ORT's graph optimizations first, as onnxruntime recommends
+            # (quantization then sees the fused graph). Harmless to skip if it fails.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quant_pre_process(str(src), str(prepped), skip_symbolic_shape=False)
+        except Exception:  # noqa: BLE001 - optional step
+            prepped = Path(src)
+        if calibration:
+            reader = ImageCalibrationReader(calibration, size, stride)
+            quantize_static(
+                str(prepped),
+                str(dst),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+            method = "static"
+        else:
+            quantize_dynamic(
+                str(prepped),
+                str(dst),
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+            )
+            method = "dynamic"
+    proto = onnx.load(str(dst))
+    _restore_metadata(proto, meta, "int8")
+    proto.metadata_props.add(key=KEY_PREFIX + "quantization", value=method)
+    onnx.save(proto, str(dst))
+    return Path(dst), method
