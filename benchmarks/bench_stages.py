@@ -1,0 +1,95 @@
+"""Stage bound: each stage of the colorize pipeline timed alone, single-threaded, per image.
+
+    python benchmarks/bench_stages.py [--count 20] [--width 1500 --height 1000] [--model-onnx P --model-pt P]
+
+Stages: decode (Pillow), L* extraction, resize to the network input, model forward (ONNX Runtime and
+PyTorch, batch 1 and the best batch of 1/2/4/8, one thread), compose (ab upsample + Lab->sRGB with
+the original L*), encode (JPEG write). With every stage single-threaded, the pipeline's ideal
+throughput on C cores is C / (sum of stage seconds per image): the bound the end-to-end run
+(bench_cli.py) is compared against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import default_models, make_folder, tempdir
+from PIL import Image
+
+
+def per_image(fn, items) -> float:
+    fn(items[0])  # warm-up
+    t = time.perf_counter()
+    for it in items:
+        fn(it)
+    return (time.perf_counter() - t) / len(items)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--width", type=int, default=1500)
+    ap.add_argument("--height", type=int, default=1000)
+    ap.add_argument("--model-onnx", type=Path)
+    ap.add_argument("--model-pt", type=Path)
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    from colorize_cli.backends import open_backend
+    from colorize_cli.imagefile import decode_image, write_image
+    from colorize_cli.pipeline import compose, network_input
+
+    work = tempdir("bench_stages_")
+    files = sorted(make_folder(work / "in", args.count, args.width, args.height).glob("*.jpg"))[: args.count]
+    models = default_models(work)
+    onnx = open_backend("onnx", args.model_onnx or models["onnx"], device="cpu", threads=1)
+    size, stride = onnx.config.default_size, onnx.config.stride
+
+    stages: dict[str, float] = {}
+    stages["decode"] = per_image(lambda f: Image.open(f).load(), files)
+    decoded = [decode_image(f) for f in files]
+    stages["L* extraction"] = max(0.0, per_image(decode_image, files) - stages["decode"])
+    xs = [network_input(d.L, size, stride) for d in decoded]
+    stages["resize"] = per_image(lambda d: network_input(d.L, size, stride), decoded)
+    forward = {}
+    backends = {"onnx": onnx}
+    try:
+        backends["torch"] = open_backend("torch", args.model_pt or models["torch"], device="cpu", threads=1)
+    except Exception as exc:  # noqa: BLE001 - torch is optional
+        print(f"(torch backend skipped: {exc})")
+    for name, be in backends.items():
+        for bs in (1, 2, 4, 8):
+            batch = np.stack([xs[i % len(xs)] for i in range(bs)])
+            be.predict(batch)
+            t = time.perf_counter()
+            reps = max(1, 8 // bs)
+            for _ in range(reps):
+                be.predict(batch)
+            forward[(name, bs)] = (time.perf_counter() - t) / (reps * bs)
+    abs_ = [onnx.predict(x[None])[0] for x in xs]
+    stages["compose"] = per_image(lambda i: compose(decoded[i].L, abs_[i]), list(range(len(decoded))))
+    pixels = compose(decoded[0].L, abs_[0])
+    stages["encode"] = per_image(lambda i: write_image(work / f"o{i}.jpg", pixels), list(range(len(files))))
+
+    cores = os.cpu_count() or 1
+    print(f"{len(files)} JPEGs {args.width}x{args.height}, inference {xs[0].shape[1]}x{xs[0].shape[2]}, "
+          f"model: {models['kind']}, {cores} cores; all stages single-threaded")
+    print(f"{'stage':28} {'ms/image':>9}")
+    for name, sec in stages.items():
+        print(f"{name:28} {sec * 1000:9.1f}")
+    for (name, bs), sec in forward.items():
+        print(f"{'forward ' + name + f' (batch {bs})':28} {sec * 1000:9.1f}")
+    io_sum = sum(stages.values())
+    for name in backends:
+        best_bs = min((bs for (n, bs) in forward if n == name), key=lambda b: forward[(name, b)])
+        total = io_sum + forward[(name, best_bs)]
+        print(f"bound ({name}, batch {best_bs}): {total * 1000:.0f} ms/image single-threaded -> "
+              f"{cores / total:.2f} images/s on {cores} cores")
+
+
+if __name__ == "__main__":
+    main()
