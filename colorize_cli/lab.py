@@ -98,9 +98,13 @@ def _f(t: np.ndarray) -> np.ndarray:
 
 
 def _f_inv(f: np.ndarray) -> np.ndarray:
-    return np.where(f > _F_THRESHOLD, f * f * f, (f - 16.0 / 116.0) * (116.0 / _KAPPA)).astype(
-        np.float32
-    )
+    f = np.asarray(f, dtype=np.float32)
+    out = f * f
+    out *= f
+    low = f <= _F_THRESHOLD  # the linear toe: only very dark values, so patch them afterwards
+    if low.any():
+        out[low] = (f[low] - 16.0 / 116.0) * (116.0 / _KAPPA)
+    return out
 
 
 def luminance_to_l(y: np.ndarray) -> np.ndarray:
