@@ -15,6 +15,7 @@ hash of the PyTorch weights the fp32 model was exported from.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -133,6 +134,16 @@ class ImageCalibrationReader:
         self._iter = None
 
 
+@contextlib.contextmanager
+def _working_dir(path):
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def quantize_int8(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -151,7 +162,10 @@ def quantize_int8(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     meta = _metadata(onnx.load(str(src), load_external_data=False))
-    with tempfile.TemporaryDirectory(prefix="colorize-quant-") as tmp:
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    with tempfile.TemporaryDirectory(prefix="colorize-quant-") as tmp, _working_dir(tmp):
+        # onnxruntime's shape inference and calibration drop scratch files (sym_shape_infer_temp.onnx,
+        # <uuid>.data) into the current directory; run them inside the temporary one.
         prepped = Path(tmp) / "prepped.onnx"
         try:
             # Shape inference and ORT's graph optimizations first, as onnxruntime recommends
