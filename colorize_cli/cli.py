@@ -48,14 +48,15 @@ class DefaultLazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            missing = exc.name or ""
-            if missing.split(".")[0] in ("torch", "torchvision", "skimage", "onnx"):
-                extra = "train" if cmd_name == "train" else "torch" if missing.startswith("torch") else "dev"
-                raise click.UsageError(
-                    f"'{cmd_name}' needs the '{missing.split('.')[0]}' package: "
-                    f'pip install "colorize-cli[{extra}]"'
-                ) from None
-            raise
+            top = (exc.name or "").split(".")[0]
+            if top in ("torch", "torchvision", "skimage"):
+                extra = "train" if cmd_name == "train" else "torch" if top.startswith("torch") else "dev"
+                hint = f'pip install "colorize-cli[{extra}]"'
+            elif top in ("onnx", "onnxruntime"):
+                hint = f"pip install {top}  (a core dependency: reinstall colorize-cli)"
+            else:
+                raise
+            raise click.UsageError(f"'{cmd_name}' needs the '{top}' package: {hint}") from None
         return getattr(module, attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
