@@ -182,7 +182,9 @@ SEED_PRESET: dict[str, Any] = dict(
 )
 
 # The default recipe: pretrained MobileNetV2 U-Net, L1 warm-up, then PatchGAN on (L, ab).
-DEFAULT_PRESET: dict[str, Any] = dict(preset="default")
+# Its PatchGAN has 32 filters: at 128 px a 64-filter PatchGAN costs ~2x the generator's compute
+# (forward three times, backward twice per step); 32 filters cut the GAN-phase step time ~2x on CPU.
+DEFAULT_PRESET: dict[str, Any] = dict(preset="default", disc_filters=32, warmup_epochs=2)
 
 
 def preset_config(name: str, **overrides: Any) -> TrainConfig:

@@ -324,9 +324,15 @@ class Trainer:
 
     def train_step(self, rgb: torch.Tensor, gan: bool = True) -> dict[str, float]:
         """The seed's ``optimize``: D on (fake detached, real), then G on GAN (D frozen) + lambda * L1."""
-        cfg = self.cfg
         rgb = rgb.to(self.device, non_blocking=True)
         L, ab = rgb_to_model_inputs(rgb)  # vectorized on the device, float32
+        return self.train_step_lab(L, ab, gan=gan)
+
+    def train_step_lab(self, L: torch.Tensor, ab: torch.Tensor, gan: bool = True) -> dict[str, float]:
+        """:meth:`train_step` on normalized ``L`` ``(N, 1, H, W)`` and ``ab`` ``(N, 2, H, W)``."""
+        cfg = self.cfg
+        L = L.to(self.device, non_blocking=True)
+        ab = ab.to(self.device, non_blocking=True)
         if self.cuda and cfg.channels_last:
             L = L.contiguous(memory_format=torch.channels_last)
             ab = ab.contiguous(memory_format=torch.channels_last)
@@ -504,7 +510,8 @@ class Trainer:
         barrier(self.dist)
         if self.main:
             losses = " ".join(f"{k[5:]} {avg[k]:.4f}" for k in LOSS_NAMES if k in avg)
-            msg = f"epoch {record['epoch']}/{cfg.epochs} [{record['phase']}] {losses} | {record['img_per_s']:.1f} img/s"
+            label = f"{record['epoch']}" if epoch_done else f"{self.epoch + 1} (stopped at batch {self.batch_in_epoch})"
+            msg = f"epoch {label}/{cfg.epochs} [{record['phase']}] {losses} | {record['img_per_s']:.1f} img/s"
             if "val" in record:
                 v = record["val"]
                 msg += (
