@@ -217,11 +217,12 @@ def run_jobs(
         while writes and (len(writes) > block_until or writes[0][1].done()):
             job, fut = writes.popleft()
             try:
-                report(fut.result())
-            except BaseException as exc:  # noqa: BLE001 - one file's failure is reported, not raised
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                report(failed(job, exc))
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not raised
+                result = failed(job, exc)
+            # Outside the try: Ctrl-C or SIGTERM (Terminated) arriving here, even inside
+            # on_result, must stop the run -- never become one more "failed" file.
+            report(result)
 
     def run_batch(batch: list[_Loaded]) -> None:
         try:
