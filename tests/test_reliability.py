@@ -27,8 +27,7 @@ import pytest
 from PIL import Image
 
 from colorize_cli.fsutil import TMP_PREFIX, temp_path_for
-
-from .conftest import make_photo
+from tests.conftest import make_photo
 
 # --- helpers ---------------------------------------------------------------------------------------
 
