@@ -83,7 +83,10 @@ def pil_format_for(path: str | os.PathLike) -> str:
     try:
         return _PIL_FORMAT_BY_SUFFIX[suffix]
     except KeyError:
-        raise InputError(f"unsupported output type {suffix!r}") from None
+        raise InputError(
+            f"unsupported file type {suffix or '(none)'!r}: outputs can be jpg, png, tif, bmp or webp "
+            "(add --format png to convert it)"
+        ) from None
 
 
 # --- decoding --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from PIL import Image
 from colorize_cli.backends import Backend, cpu_threads
 from colorize_cli.errors import ColorizeError, InputError
 from colorize_cli.fsutil import remove_live_temps
-from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, decode_image, write_image
+from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, decode_image, pil_format_for, write_image
 from colorize_cli.jobs import Job
 from colorize_cli.pipeline import compose, network_input
 
@@ -159,6 +159,7 @@ def run_jobs(
         started = time.perf_counter()
         if on_start is not None:
             on_start(job)
+        pil_format_for(job.output)  # an unwritable output type fails now, before any decoding
         pixels = 0
         with contextlib.suppress(Exception):
             with Image.open(job.source) as probe:  # header only: reserve memory before decoding
