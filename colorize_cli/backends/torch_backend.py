@@ -22,7 +22,10 @@ class TorchBackend:
         self.device = resolve_device(device)
         if threads:
             torch.set_num_threads(threads)
-        self.model, self.config = load_generator(self.model_path, self.device)
+        model, self.config = load_generator(self.model_path, "cpu")
+        self.model = _optimize_for_inference(model).to(self.device)
+        self.memory_format = torch.channels_last if self.device.type in ("cpu", "cuda") else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
@@ -31,8 +34,23 @@ class TorchBackend:
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(L, dtype=np.float32)).to(self.device)
-            ab = self.model(x)
+            ab = self.model(x.contiguous(memory_format=self.memory_format))
             return ab.float().cpu().numpy()
 
     def describe(self) -> str:
         return f"torch ({self.device}) {self.config.arch} model {self.model_path}"
+
+
+def _optimize_for_inference(model):
+    """Fold every BatchNorm into the convolution before it (an eval-mode identity).
+
+    Measured on a 2-core CPU for the default generator at 224x320: eager 1.37x the ONNX Runtime
+    time, fused 1.14x, fused + channels_last 0.92x (benchmarks/RESULTS.md). Models that
+    torch.fx cannot trace run unfused.
+    """
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        return fuse(model.eval())
+    except Exception:  # noqa: BLE001 - an untraceable model is still correct, just slower
+        return model
