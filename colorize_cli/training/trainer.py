@@ -111,6 +111,11 @@ class Trainer:
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.stop_requested = False
+        if cfg.tensorboard and self.main:  # fail before the data and nets are loaded
+            try:
+                import torch.utils.tensorboard  # noqa: F401
+            except ImportError:
+                raise UsageError("--tensorboard needs the 'tensorboard' package: pip install tensorboard") from None
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         self.device = self._pick_device()
