@@ -6,6 +6,7 @@ wrapped in DistributedDataParallel, and only rank 0 logs, validates and writes f
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import random
@@ -113,7 +114,7 @@ class Trainer:
         self.stop_requested = False
         if cfg.tensorboard and self.main:  # fail before the data and nets are loaded
             try:
-                import torch.utils.tensorboard  # noqa: F401
+                importlib.import_module("torch.utils.tensorboard")
             except ImportError:
                 raise UsageError("--tensorboard needs the 'tensorboard' package: pip install tensorboard") from None
         if cfg.threads > 0:
