@@ -60,7 +60,7 @@ def mean_scalar(info: DistInfo, values: dict[str, float], device: torch.device) 
     t = torch.tensor([values[k] for k in keys], device=device, dtype=torch.float64)
     dist.all_reduce(t)
     t /= info.world_size
-    return dict(zip(keys, t.tolist()))
+    return dict(zip(keys, t.tolist(), strict=True))
 
 
 def cleanup(info: DistInfo) -> None:

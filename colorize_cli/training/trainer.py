@@ -24,7 +24,7 @@ from torch import nn
 
 from colorize_cli import lab as lab_np
 from colorize_cli import metrics as M
-from colorize_cli.checkpoint import clean_state_dict, make_checkpoint, read_checkpoint, save_checkpoint, unwrap_model
+from colorize_cli.checkpoint import clean_state_dict, make_checkpoint, read_checkpoint, save_checkpoint
 from colorize_cli.device import resolve_device
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import atomic_target
@@ -528,7 +528,6 @@ class Trainer:
             self.log(msg)
 
     def run(self) -> dict[str, Any]:
-        cfg = self.cfg
         old_handler = self._install_sigint()
         try:
             return self._run()
