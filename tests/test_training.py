@@ -213,3 +213,30 @@ def test_checkpoint_rng_state_is_weights_only_safe(tmp_path):
     a = torch.rand(3)
     set_rng_state(loaded)
     assert torch.equal(torch.rand(3), a)
+
+
+def test_ctrl_c_saves_last_checkpoint(tmp_path):
+    """The first SIGINT finishes the current step, validates and writes checkpoints/last.pt."""
+    import os
+    import signal
+
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos", n=8)
+    tr = Trainer(tiny_config(data, epochs=3, **TINY_UNET), tmp_path / "run", progress=False, log=lambda m: None)
+    real_step = tr.train_step
+
+    def step_then_interrupt(rgb, gan=True):
+        out = real_step(rgb, gan=gan)
+        if tr.step == 1:  # tr.step counts completed steps: this is the second one
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    tr.train_step = step_then_interrupt
+    summary = tr.run()
+    assert summary["interrupted"] and tr.step == 2 and tr.epoch == 0
+    ck = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ck["step"] == 2 and ck["batch_in_epoch"] == 2 and "optimizer_g" in ck and "rng" in ck
+    assert signal.getsignal(signal.SIGINT) is not None  # the previous handler is back
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["type"] == "partial_epoch" and "val" in records[-1]
