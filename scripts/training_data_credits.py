@@ -35,7 +35,7 @@ def main(root: Path) -> None:
         print("| --- | --- | --- | --- |")
         for r in rows:
             lic = r.get("per_file_license") or r["license"]
-            author = (r.get("copyright") or "").replace("|", "/") or "-"
+            author = (r.get("copyright") or r.get("license_note") or "-").replace("|", "/")
             src = r.get("source_url") or f"{r['source_package']} {r['package_version']}"
             print(f"| {r['file']} | {lic} | {author} | {src} |")
         print()
