@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -71,7 +70,7 @@ def main() -> None:
     with torch.inference_mode():
         for name, net in nets.items():
             net.eval()
-            rows.append((name, count_parameters(net), timed(lambda: net(x), args.repeat)))
+            rows.append((name, count_parameters(net), timed(lambda net=net: net(x), args.repeat)))
     import tempfile
     from pathlib import Path
 

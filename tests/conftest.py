@@ -16,7 +16,7 @@ def make_photo(width: int, height: int, seed: int = 0, mode: str = "RGB") -> Ima
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     chans = []
-    for c in range(3):
+    for _ in range(3):
         fx, fy, ph = rng.uniform(0.5, 3.0), rng.uniform(0.5, 3.0), rng.uniform(0, 6.28)
         chans.append(0.5 + 0.4 * np.sin(xx / max(width, 1) * fx * 6.28 + ph) * np.cos(yy / max(height, 1) * fy * 6.28))
     rgb = (np.stack(chans, -1) * 255).clip(0, 255).astype(np.uint8)

@@ -16,8 +16,8 @@ from typing import Protocol
 import numpy as np
 
 from colorize_cli.errors import BackendUnavailable, ModelError, UsageError
-from colorize_cli.models.config import GeneratorConfig
 from colorize_cli.modelmeta import BUNDLED_CHECKPOINT, BUNDLED_ONNX, bundled_model_path
+from colorize_cli.models.config import GeneratorConfig
 
 BACKEND_CHOICES = ("auto", "torch", "onnx")
 

@@ -10,6 +10,23 @@ from colorize_cli.errors import ModelError, UsageError
 from colorize_cli.modelmeta import INPUT_NAME, parse_metadata
 
 
+def session_options(threads: int | None = None):
+    """ONNX Runtime session options for this tool: full graph optimization, ``threads`` intra-op
+    threads (default: all usable cores), no spinning (idle ORT threads give their core back to the
+    decode/encode threads, or to PyTorch, running alongside), quiet logs."""
+    import onnxruntime as ort
+
+    from colorize_cli.backends import cpu_threads
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or cpu_threads()
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
 class OnnxBackend:
     """Runs an exported generator with ONNX Runtime (CUDA provider when available, else CPU)."""
 
@@ -17,8 +34,6 @@ class OnnxBackend:
 
     def __init__(self, model_path: Path, *, device: str = "auto", threads: int | None = None) -> None:
         import onnxruntime as ort
-
-        from colorize_cli.backends import cpu_threads
 
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
@@ -31,14 +46,7 @@ class OnnxBackend:
         providers = ["CPUExecutionProvider"]
         if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
             providers.insert(0, "CUDAExecutionProvider")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or cpu_threads()
-        opts.inter_op_num_threads = 1
-        # Without spinning, idle ORT threads give their core back to the decode/encode threads
-        # that run alongside inference in the batch pipeline.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
+        opts = session_options(threads)
         try:
             self.session = ort.InferenceSession(str(self.model_path), sess_options=opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - any load failure is a bad model file

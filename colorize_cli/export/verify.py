@@ -163,16 +163,9 @@ def cpu_session(path: str | os.PathLike, threads: int | None = None):
     """An ONNX Runtime CPU session on ``path`` (all graph optimizations, as the backend uses)."""
     import onnxruntime as ort
 
-    from colorize_cli.backends import cpu_threads
+    from colorize_cli.backends.onnx_backend import session_options
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or cpu_threads()
-    opts.inter_op_num_threads = 1
-    # As the ONNX backend does: idle threads do not spin, so they never slow PyTorch (or the
-    # pipeline's decode threads) running next to them.
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.log_severity_level = 3
+    opts = session_options(threads)
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 

@@ -62,7 +62,7 @@ class GeneratorConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GeneratorConfig":
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -70,5 +70,5 @@ class GeneratorConfig:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str) -> "GeneratorConfig":
+    def from_json(cls, text: str) -> GeneratorConfig:
         return cls.from_dict(json.loads(text))
