@@ -310,6 +310,13 @@ class Trainer:
         self.D_raw.load_state_dict(ckpt["discriminator"])
         self.opt_G.load_state_dict(ckpt["optimizer_g"])
         self.opt_D.load_state_dict(ckpt["optimizer_d"])
+        # The optimizer state carries the learning rates it was saved with; the resolved config
+        # wins, so '--resume RUN --lr 5e-5' really continues at the new rate.
+        g_rates = [self.cfg.lr] + [self.cfg.lr * self.cfg.encoder_lr_mult] * (len(self.opt_G.param_groups) - 1)
+        for group, lr in zip(self.opt_G.param_groups, g_rates, strict=True):
+            group["lr"] = lr
+        for group in self.opt_D.param_groups:
+            group["lr"] = self.cfg.lr_d
         self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch = int(ckpt["epoch"])
         self.batch_in_epoch = int(ckpt["batch_in_epoch"])
