@@ -21,6 +21,7 @@ INPUT_NAME = "L"
 OUTPUT_NAME = "ab"
 
 BUNDLED_ONNX = "default.onnx"
+BUNDLED_ONNX_INT8 = "default_int8.onnx"
 BUNDLED_CHECKPOINT = "default.pt"
 
 

@@ -230,3 +230,10 @@ def test_python_api(photo_dir, tmp_path, tiny_models):
     assert image.mode == "RGB" and image.size == (64, 48)
     summary = colorize_paths([photo_dir], tmp_path / "api_out", backend=backend)
     assert (summary.done, summary.failed) == (4, 0)
+
+
+def test_precision_int8_rules(photo_dir, tmp_path, tiny_models):
+    result = run([photo_dir, "-o", tmp_path / "o", "--precision", "int8", "--model", tiny_models["onnx"]])
+    assert result.exit_code == 2 and "--precision int8" in result.output
+    result = run([photo_dir, "-o", tmp_path / "o", "--precision", "int8", "--backend", "torch"])
+    assert result.exit_code == 2 and "ONNX Runtime" in result.output

@@ -16,10 +16,11 @@ from typing import Protocol
 import numpy as np
 
 from colorize_cli.errors import BackendUnavailable, ModelError, UsageError
-from colorize_cli.modelmeta import BUNDLED_CHECKPOINT, BUNDLED_ONNX, bundled_model_path
+from colorize_cli.modelmeta import BUNDLED_CHECKPOINT, BUNDLED_ONNX, BUNDLED_ONNX_INT8, bundled_model_path
 from colorize_cli.models.config import GeneratorConfig
 
 BACKEND_CHOICES = ("auto", "torch", "onnx")
+PRECISION_CHOICES = ("fp32", "int8")
 
 
 class Backend(Protocol):
@@ -70,6 +71,7 @@ def open_backend(
     *,
     device: str = "auto",
     threads: int | None = None,
+    precision: str = "fp32",
 ) -> Backend:
     """Open an inference backend.
 
@@ -79,12 +81,22 @@ def open_backend(
         model: a ``.pt`` checkpoint or ``.onnx`` file; None for the bundled default model.
         device: ``auto``/``cpu``/``cuda``/``mps`` (torch) or ``auto``/``cpu``/``cuda`` (ONNX).
         threads: CPU threads for the engine (None: all available cores).
+        precision: ``fp32``, or ``int8`` for the bundled int8 ONNX model (faster on CPU; ONNX
+            Runtime only). With ``model`` given, the file decides and this must stay ``fp32``.
 
     Raises:
         BackendUnavailable: the backend's package is missing (exit 2, names the extra).
         ModelError: the model is missing, foreign, damaged or unsafe.
     """
     model_path = Path(model) if model is not None else None
+    if precision not in PRECISION_CHOICES:
+        raise UsageError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_CHOICES)}")
+    if precision == "int8":
+        if model_path is not None:
+            raise UsageError("--precision int8 selects the bundled int8 model; with --model the file decides")
+        if backend == "torch":
+            raise UsageError("--precision int8 runs on ONNX Runtime: use --backend onnx (or auto)")
+        backend = "onnx"
     chosen = _choose_backend(backend, model_path)
     if chosen == "torch":
         if not has_package("torch"):
@@ -97,7 +109,7 @@ def open_backend(
     if not has_package("onnxruntime"):
         raise BackendUnavailable("onnx", "onnxruntime", None)
     if model_path is None:
-        model_path = _bundled(BUNDLED_ONNX)
+        model_path = _bundled(BUNDLED_ONNX_INT8 if precision == "int8" else BUNDLED_ONNX)
     from colorize_cli.backends.onnx_backend import OnnxBackend
 
     return OnnxBackend(model_path, device=device, threads=threads)

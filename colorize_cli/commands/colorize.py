@@ -146,6 +146,7 @@ def colorize_command(
     device: str,
     size: int | None,
     threads: int | None,
+    precision: str,
     batch_size: int,
     fmt: str | None,
     quality: int,
@@ -187,7 +188,7 @@ def colorize_command(
     jobs, warnings = plan_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed)
     if shard_k_n:
         jobs = shard_jobs(jobs, *shard_k_n)
-    engine = open_backend(backend, model, device=device, threads=threads)
+    engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -62,6 +62,7 @@ def evaluate_command(
     device: str,
     size: int | None,
     threads: int | None,
+    precision: str,
     crop: int | None,
     files_from,
     limit: int | None,
@@ -110,7 +111,7 @@ def evaluate_command(
         files, names = files[:limit], names[:limit]
 
     console = Console(stderr=True, highlight=False)
-    engine = open_backend(backend, model, device=device, threads=threads)
+    engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
     if not quiet:
         console.print(printable(f"evaluating {len(files)} photos [{engine.describe()}]"), markup=False, soft_wrap=True)
 

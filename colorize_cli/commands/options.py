@@ -49,6 +49,13 @@ def model_options(func):
             help="Inference size in pixels (the network sees about SIZE x SIZE). Default: the model's own.",
         ),
         click.option("--threads", type=click.IntRange(1, 512), default=None, help="CPU threads for inference."),
+        click.option(
+            "--precision",
+            type=click.Choice(["fp32", "int8"]),
+            default="fp32",
+            show_default=True,
+            help="int8: the bundled model quantized for CPU (ONNX Runtime; faster, near-identical colors).",
+        ),
     ]
     for deco in reversed(decorators):
         func = deco(func)
