@@ -76,8 +76,11 @@ try:
     main(sys.argv[1:], prog_name="colorize-cli")
 except SystemExit as e:
     code = e.code or 0
-print(json.dumps({"seconds": time.perf_counter() - t, "rc": code,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), file=sys.stderr)
+# VmHWM (this process image's peak RSS) rather than ru_maxrss, which on Linux also counts the
+# launching process's memory from before exec (a torch-loaded benchmark would inflate it).
+hwm = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")),
+           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(json.dumps({"seconds": time.perf_counter() - t, "rc": code, "peak_rss_mb": hwm / 1024}), file=sys.stderr)
 """
 
 
