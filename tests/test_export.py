@@ -4,6 +4,7 @@ and the ONNX backend's refusal of foreign or newer files. Tiny random-weight gen
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def test_verification_covers_sizes_batches_and_inputs(checkpoints, tmp_path):
     assert verify.verification_sizes(GeneratorConfig()) == (256, 384)
 
 
-def test_fp16_and_int8_variants(checkpoints, exported, photos, tmp_path):
+def test_fp16_and_int8_variants(checkpoints, exported, photos, tmp_path, monkeypatch):
     runner = CliRunner()
     ckpt = checkpoints["mobilenet_unet"]
     fp16 = tmp_path / "m16.onnx"
@@ -163,7 +164,9 @@ def test_fp16_and_int8_variants(checkpoints, exported, photos, tmp_path):
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
 
     int8 = tmp_path / "m8.onnx"
-    args = ["export", str(ckpt), "-o", str(int8), "--quantize", "int8", "--calibration", str(photos)]
+    # Relative paths, as users type them (quantization runs in a scratch directory).
+    args = ["export", str(ckpt), "-o", "m8.onnx", "--quantize", "int8", "--calibration", os.path.relpath(photos, tmp_path)]
+    monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "static, calibrated on 3 images" in result.output

@@ -163,6 +163,7 @@ def quantize_int8(
 
     meta = _metadata(onnx.load(str(src), load_external_data=False))
     src, dst = Path(src).resolve(), Path(dst).resolve()
+    calibration = [Path(p).resolve() for p in calibration] if calibration else calibration
     with tempfile.TemporaryDirectory(prefix="colorize-quant-") as tmp, _working_dir(tmp):
         # onnxruntime's shape inference and calibration drop scratch files (sym_shape_infer_temp.onnx,
         # <uuid>.data) into the current directory; run them inside the temporary one.
