@@ -98,6 +98,15 @@ for backend in onnx auto; do
     [[ "$n" -eq 4 ]] || fail "--backend $backend wrote $n of 4 outputs"
 done
 
+step "README quick start: colorize-cli examples -o colored (bundled model, no --model)"
+run_cli "$ROOT/examples" -o "$WORK/colored" >"$WORK/log-quick" 2>&1 \
+    || { cat "$WORK/log-quick"; fail "the quick start exited $?"; }
+grep -q "onnx (" "$WORK/log-quick" || { cat "$WORK/log-quick"; fail "the quick start did not use onnx"; }
+n=$(find "$WORK/colored" -type f -name '*.jpg' | wc -l)
+[[ "$n" -eq 7 ]] || fail "the quick start wrote $n of 7 outputs"
+run_cli "$WORK/photos" -o "$WORK/out-int8" --precision int8 >"$WORK/log-int8" 2>&1 \
+    || { cat "$WORK/log-int8"; fail "--precision int8 exited $?"; }
+
 step "backend auto without a model resolves to onnx"
 "$PY" - <<'PY' || fail "auto did not pick onnx"
 import sys

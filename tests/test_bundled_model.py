@@ -1,0 +1,84 @@
+"""The default model that ships inside the package: present, small, loadable, deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from colorize_cli import lab
+from colorize_cli.cli import main
+from colorize_cli.modelmeta import BUNDLED_CHECKPOINT, BUNDLED_ONNX, bundled_model_path
+from tests.conftest import make_photo
+
+
+def test_bundled_files_exist_and_fit_the_size_budget():
+    pt, onnx = bundled_model_path(BUNDLED_CHECKPOINT), bundled_model_path(BUNDLED_ONNX)
+    assert pt.is_file() and onnx.is_file()
+    total = sum(p.stat().st_size for p in pt.parent.iterdir() if p.is_file())
+    assert total <= 40 * 1024 * 1024, f"bundled models take {total / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_bundled_model_loads_and_describes_itself(backend):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    from colorize_cli.backends import open_backend
+
+    engine = open_backend(backend, device="cpu")
+    assert engine.config.arch == "mobilenet_unet"
+    assert engine.model_path == bundled_model_path(BUNDLED_ONNX if backend == "onnx" else BUNDLED_CHECKPOINT)
+    x = np.zeros((1, 1, 64, 64), np.float32)
+    assert engine.predict(x).shape == (1, 2, 64, 64)
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cli_without_model_uses_the_bundled_one_deterministically(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(160, 120, seed=3, mode="L").save(src / "a.png")
+    outputs = {}
+    for backend in ("onnx", "torch", "onnx"):
+        if backend == "torch":
+            pytest.importorskip("torch")
+        out = tmp_path / f"out_{backend}_{len(outputs)}"
+        result = CliRunner().invoke(main, [str(src), "-o", str(out), "--backend", backend])
+        assert result.exit_code == 0, result.output
+        outputs[f"{backend}{len(outputs)}"] = out / "a.png"
+    # Same input, same backend -> the same bytes.
+    assert _digest(outputs["onnx0"]) == _digest(outputs["onnx2"])
+    # Both backends give the same pixels within a few levels.
+    a = np.asarray(Image.open(outputs["onnx0"]), dtype=int)
+    b = np.asarray(Image.open(outputs["torch1"]), dtype=int)
+    assert np.abs(a - b).max() <= 3
+
+
+def test_bundled_model_adds_plausible_color_and_keeps_lightness(tmp_path):
+    from colorize_cli import colorize_image, open_backend
+
+    gray = make_photo(200, 150, seed=4, mode="L")
+    color = colorize_image(gray, backend=open_backend("onnx"))
+    arr = np.asarray(color, dtype=np.float32) / 255.0
+    lab_out = lab.rgb_to_lab(arr)
+    L_in = lab.luminance_to_l(lab.linear_lut(255)[np.asarray(gray)])
+    np.testing.assert_allclose(lab_out[..., 0], L_in, atol=0.6)
+    chroma = np.hypot(lab_out[..., 1], lab_out[..., 2])
+    assert chroma.mean() > 1.0  # not gray: the model predicts color
+
+
+def test_int8_variant_is_bundled_and_close_to_fp32(tmp_path):
+    from colorize_cli.backends import open_backend
+    from colorize_cli.imagefile import decode_image
+    from colorize_cli.pipeline import network_input
+
+    fp32, int8 = open_backend("onnx"), open_backend("onnx", precision="int8")
+    assert int8.facts["precision"] == "int8" and int8.model_path.name == "default_int8.onnx"
+    assert int8.model_path.stat().st_size < 0.4 * fp32.model_path.stat().st_size
+    x = network_input(decode_image(make_photo(256, 192, seed=5, mode="L")).L, 192, 32)[None]
+    assert np.abs(int8.predict(x) - fp32.predict(x)).mean() < 0.03
