@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=1000)
     ap.add_argument("--model-pt", type=Path)
     ap.add_argument("--model-onnx", type=Path)
-    ap.add_argument("--backends", default="onnx,torch")
+    ap.add_argument("--backends", default="onnx,torch,onnx-int8", help="onnx, torch, onnx-int8 (bundled int8)")
     ap.add_argument("--extra", default="", help="extra CLI arguments, e.g. '--batch-size 8'")
     args = ap.parse_args()
 
@@ -41,7 +41,11 @@ def main() -> None:
     for backend in args.backends.split(","):
         out = work / f"out_{backend}"
         shutil.rmtree(out, ignore_errors=True)
-        stats = run_cli([src, "-o", out, "--backend", backend, "--model", models[backend], "-q", *args.extra.split()])
+        if backend == "onnx-int8":  # the bundled int8 model
+            engine = ["--backend", "onnx", "--precision", "int8"]
+        else:
+            engine = ["--backend", backend, "--model", models[backend]]
+        stats = run_cli([src, "-o", out, *engine, "-q", *args.extra.split()])
         rows[backend] = stats
     print(f"{'backend':8} {'images/s':>9} {'wall s':>8} {'peak RSS MB':>12}")
     for backend, s in rows.items():

@@ -16,6 +16,6 @@ data=("$@")
 python -m colorize_cli.training.provision_weights || true   # offline: the weights file into the hub cache
 python -m colorize_cli.training "${data[@]}" --out "$run" --preset default --epochs 25
 python -m colorize_cli.training --resume "$run" --epochs 36 --gan-weight 0.2 --lr 1e-4 --lr-d 1e-4
-python -m colorize_cli.training --resume "$run" --epochs "${FINAL_EPOCH:-56}" --gan-weight 0.1 --lr 5e-5 --lr-d 5e-5
+python -m colorize_cli.training --resume "$run" --epochs "${FINAL_EPOCH:-62}" --gan-weight 0.1 --lr 5e-5 --lr-d 5e-5
 python scripts/bundle_default_model.py "$run/checkpoints/last.pt" --infer-size 192 \
   --verify-images examples --int8-calibration "${CALIBRATION_DIR:-${data[0]}}"
