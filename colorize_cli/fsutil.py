@@ -9,6 +9,7 @@ so a later run can remove the ones whose writer is gone.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import socket
@@ -100,3 +101,12 @@ def clean_orphan_temps(root: Path) -> list[Path]:
                         p.unlink()
                         removed.append(p)
     return removed
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

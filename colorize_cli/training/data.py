@@ -10,7 +10,6 @@ so a batch's content depends neither on the number of workers nor on where a run
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from colorize_cli.errors import UsageError
+from colorize_cli.fsutil import file_sha256
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -43,12 +43,6 @@ def list_images(dirs: Sequence[str | os.PathLike]) -> list[Path]:
     return sorted(found)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def split_seed(paths: Sequence[Path], val_fraction: float = 0.2, seed: int = 123, subset: int = 0):

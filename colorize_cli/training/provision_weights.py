@@ -10,11 +10,12 @@ after checking that its sha256 starts with ``b0353104`` (torchvision's own check
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import shutil
 import sys
 from pathlib import Path
+
+from colorize_cli.fsutil import file_sha256
 
 FILENAME = "mobilenet_v2-b0353104.pth"
 SHA256_PREFIX = "b0353104"
@@ -32,12 +33,7 @@ def package_file() -> Path | None:
     return None
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+
 
 
 def provision(source: Path | None = None) -> Path:
@@ -50,12 +46,12 @@ def provision(source: Path | None = None) -> Path:
         )
     if not src.is_file():
         raise SystemExit(f"not a file: {src}")
-    digest = sha256(src)
+    digest = file_sha256(src)
     if not digest.startswith(SHA256_PREFIX):
         raise SystemExit(f"{src}: sha256 {digest[:16]}... does not start with {SHA256_PREFIX}: not {FILENAME}")
     dest = Path(torch.hub.get_dir()) / "checkpoints" / FILENAME
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_file() and sha256(dest) == digest:
+    if dest.is_file() and file_sha256(dest) == digest:
         return dest
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.copyfile(src, tmp)
