@@ -29,7 +29,6 @@ from colorize_cli.fsutil import atomic_target
 BLOCK_PIXELS = 1 << 21
 DEFAULT_MAX_PIXELS = 200_000_000  # > a 100 MP scan; a 60000x60000 "bomb" header is refused
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 FORMAT_SUFFIX = {"jpg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp"}
 _PIL_FORMAT_BY_SUFFIX = {
     ".jpg": "JPEG",
@@ -40,6 +39,7 @@ _PIL_FORMAT_BY_SUFFIX = {
     ".bmp": "BMP",
     ".webp": "WEBP",
 }
+IMAGE_SUFFIXES = frozenset(_PIL_FORMAT_BY_SUFFIX)  # the inputs a folder walk picks up
 _ALPHA_FORMATS = {"PNG", "TIFF", "WEBP"}
 _SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
 
@@ -75,6 +75,11 @@ class DecodedImage:
 def is_image_path(path: str | os.PathLike) -> bool:
     """Whether ``path`` has one of the supported image suffixes (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def pil_format_for_suffix(suffix: str) -> str | None:
+    """The Pillow format name for a file suffix (any case), or None if unsupported."""
+    return _PIL_FORMAT_BY_SUFFIX.get(suffix.lower())
 
 
 def pil_format_for(path: str | os.PathLike) -> str:

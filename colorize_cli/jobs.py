@@ -16,7 +16,7 @@ from pathlib import Path
 
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import TMP_PREFIX
-from colorize_cli.imagefile import FORMAT_SUFFIX, is_image_path
+from colorize_cli.imagefile import FORMAT_SUFFIX, is_image_path, pil_format_for_suffix
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,8 @@ def read_file_list(stream, *, null: bool) -> list[Path]:
 def output_path_for(rel: Path, out_dir: Path, fmt: str | None) -> Path:
     """The output for a file at relative path ``rel``: same path under ``out_dir``, suffix per ``fmt``."""
     out = out_dir / rel
-    if fmt:
-        new_suffix = FORMAT_SUFFIX[fmt]
-        if out.suffix.lower() not in ({".jpg", ".jpeg"} if fmt == "jpg" else {".tif", ".tiff"} if fmt == "tiff" else {new_suffix}):
-            out = out.with_suffix(new_suffix)
+    if fmt and pil_format_for_suffix(out.suffix) != pil_format_for_suffix(FORMAT_SUFFIX[fmt]):
+        out = out.with_suffix(FORMAT_SUFFIX[fmt])  # .jpeg stays .jpeg under --format jpg
     return out
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from colorize_cli.device import DEVICE_CHOICES
 from colorize_cli.errors import ColorizeError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
@@ -37,7 +38,7 @@ def model_options(func):
         ),
         click.option(
             "--device",
-            type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+            type=click.Choice(DEVICE_CHOICES),
             default="auto",
             show_default=True,
             help="Where the model runs (auto: cuda, then mps, then cpu).",

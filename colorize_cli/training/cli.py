@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from colorize_cli.device import DEVICE_CHOICES
 from colorize_cli.errors import ColorizeError, UsageError
 from colorize_cli.training.config import AUGMENTS, GAN_MODES, PRESETS, SPLITS, TrainConfig, preset_config
 
@@ -46,7 +47,7 @@ _VALUE_OPTIONS = [
     ("--sample-count", "sample_count", int, "Validation photos in each sample grid."),
     ("--max-minutes", "max_minutes", float, "Wall-clock budget: stop cleanly (validation + checkpoint) after this."),
     ("--max-steps", "max_steps", int, "Stop after this many optimizer steps in total (0: no limit)."),
-    ("--device", "device", click.Choice(["auto", "cpu", "cuda", "mps"]), "auto: cuda, then mps, then cpu."),
+    ("--device", "device", click.Choice(DEVICE_CHOICES), "auto: cuda, then mps, then cpu."),
     ("--num-workers", "num_workers", int, "DataLoader worker processes (augmentation)."),
     ("--threads", "threads", int, "torch.set_num_threads (0: torch's default)."),
 ]

@@ -22,8 +22,7 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import file_sha256
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from colorize_cli.imagefile import is_image_path
 
 
 def list_images(dirs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -38,7 +37,7 @@ def list_images(dirs: Sequence[str | os.PathLike]) -> list[Path]:
             raise UsageError(f"training data folder not found: {d}")
         for root, _, files in os.walk(d):
             for name in files:
-                if Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+                if is_image_path(name) and not name.startswith("."):
                     found.add((Path(root) / name).resolve())
     return sorted(found)
 
