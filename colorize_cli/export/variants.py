@@ -87,12 +87,12 @@ def _toposort(graph) -> None:
 
 def calibration_images(folder: str | os.PathLike, limit: int = MAX_CALIBRATION_IMAGES) -> list[Path]:
     """Up to ``limit`` image files in ``folder`` (recursive, sorted). Raises UsageError when none."""
-    from colorize_cli.imagefile import is_image_path
+    from colorize_cli.jobs import walk_folder
 
     root = Path(folder)
     if not root.is_dir():
         raise UsageError(f"calibration folder not found: {root}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and is_image_path(p))
+    files = list(walk_folder(root, recursive=True))
     if not files:
         raise UsageError(f"no images in calibration folder {root}")
     return files[:limit]

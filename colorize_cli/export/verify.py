@@ -125,13 +125,14 @@ def load_verification_images(folder: str | os.PathLike | None, limit: int = 8) -
     if folder is None:
         return [photo_like_l(300 + 37 * i, 400 - 29 * i, seed=i) for i in range(N_GENERATED_IMAGES)]
     from colorize_cli.errors import InputError, UsageError
-    from colorize_cli.imagefile import decode_image, is_image_path
+    from colorize_cli.imagefile import decode_image
+    from colorize_cli.jobs import walk_folder
 
     root = Path(folder)
     if not root.is_dir():
         raise UsageError(f"--verify-images folder not found: {root}")
     planes = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and is_image_path(p)):
+    for path in walk_folder(root, recursive=True):
         try:
             planes.append(decode_image(path).L)
         except InputError:
