@@ -74,3 +74,66 @@ def test_normalization_constants():
     assert lab.normalize_l(np.array([0.0, 50.0, 100.0])).tolist() == [-1.0, 0.0, 1.0]
     assert lab.denormalize_ab(np.array([-1.0, 1.0])).tolist() == [-110.0, 110.0]
     np.testing.assert_allclose(lab.normalize_ab(lab.denormalize_ab(np.array([0.25]))), [0.25])
+
+
+def _reference8(L, a, b):
+    ref = lab.lab_to_rgb_preserving_l(L, np.stack([a, b], -1))
+    return np.floor(ref * 255 + 0.5).astype(int)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_8bit_join_equals_the_reference_within_one_level(seed):
+    rng = np.random.default_rng(seed)
+    L = rng.uniform(0, 100, (300, 200)).astype(np.float32)
+    L[0], L[1] = 0.0, 100.0  # the ends of the L* range: black and white rows
+    a, b = (rng.uniform(-110, 110, (300, 200)).astype(np.float32) for _ in range(2))  # mostly out of gamut
+    out = lab.join_l_ab(L, a, b)
+    assert out.shape == (300, 200, 3) and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - _reference8(L, a, b))
+    assert diff.max() <= 1 and diff.mean() < 0.05
+    np.testing.assert_allclose(lab.rgb_to_lab(out / 255.0)[..., 0], L, atol=0.6)  # L* kept: 8-bit rounding only
+
+
+def test_fast_8bit_join_keeps_gray_neutral_and_hue_when_shrinking():
+    L = np.linspace(0, 100, 1001, dtype=np.float32)
+    gray = lab.join_l_ab(L, np.zeros_like(L), np.zeros_like(L))
+    assert (gray[:, 0] == gray[:, 1]).all() and (gray[:, 1] == gray[:, 2]).all()
+    np.testing.assert_allclose(lab.rgb_to_lab(gray / 255.0)[:, 0], L, atol=0.6)
+    # Far out of gamut at every lightness: chroma shrinks, the hue angle stays.
+    a, b = np.full_like(L, 90.0), np.full_like(L, -60.0)
+    out = lab.join_l_ab(L, a, b)
+    back = lab.rgb_to_lab(out / 255.0)
+    np.testing.assert_allclose(back[:, 0], L, atol=0.6)
+    chroma = np.hypot(back[:, 1], back[:, 2])
+    mid = chroma > 10  # the hue of a colour with little chroma is at the mercy of 8-bit rounding
+    hue = np.degrees(np.arctan2(back[mid, 2], back[mid, 1]))
+    np.testing.assert_allclose(hue, np.degrees(np.arctan2(-60.0, 90.0)), atol=3.0)
+
+
+def test_srgb8_writer_blocks_and_deferred_fixes_equal_one_pass():
+    rng = np.random.default_rng(5)
+    L = rng.uniform(0, 100, 10_000).astype(np.float32)
+    a, b = (rng.uniform(-100, 100, 10_000).astype(np.float32) for _ in range(2))
+    whole = lab.join_l_ab(L, a, b)
+    # Small blocks: out-of-gamut pixels pile up across blocks and are fixed several times (each
+    # time block_pixels of them are pending), into a strided view (the RGB of an RGBA buffer).
+    rgba = np.full((10_000, 4), 7, np.uint8)
+    writer = lab.Srgb8Writer(rgba[:, :3], 700)
+    for s in range(0, 10_000, 700):
+        writer.write(s, L[s : s + 700], a[s : s + 700], b[s : s + 700])
+    assert writer._n_pending < 700  # fixed along the way, never more than a block pending
+    writer.finish()
+    np.testing.assert_array_equal(rgba[:, :3], whole)
+    assert (rgba[:, 3] == 7).all()
+    with pytest.raises(ValueError):
+        writer.write(0, L[:701], a[:701], b[:701])
+
+
+def test_sixteen_bit_join_still_matches_the_reference():
+    rng = np.random.default_rng(6)
+    L = rng.uniform(0, 100, (50, 40)).astype(np.float32)
+    a, b = (rng.uniform(-80, 80, (50, 40)).astype(np.float32) for _ in range(2))
+    out = lab.join_l_ab(L, a, b, dtype=np.uint16)
+    ref = lab.lab_to_rgb_preserving_l(L, np.stack([a, b], -1))
+    assert out.dtype == np.uint16
+    assert np.abs(out / 65535.0 - ref).max() < 2e-4

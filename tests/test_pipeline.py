@@ -226,3 +226,17 @@ def test_torch_and_onnx_backends_agree(tiny_models):
     assert a.shape == (3, 2, 64, 96)
     assert np.abs(a - b).max() < 1e-3
     assert np.abs(a).max() > 0.05  # the tiny model is not trivially zero
+
+
+def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb():
+    rng = np.random.default_rng(9)
+    L = rng.uniform(0, 100, (700, 333)).astype(np.float32)  # a width that does not divide the block
+    ab_small = rng.uniform(-0.6, 0.6, (2, 20, 11)).astype(np.float32)
+    rgb = compose(L, ab_small)
+    alpha = (np.arange(700 * 333) % 256).astype(np.uint8).reshape(700, 333)
+    rgba = compose(L, ab_small, alpha=alpha)
+    np.testing.assert_array_equal(rgba[..., :3], rgb)
+    np.testing.assert_array_equal(rgba[..., 3], alpha)
+    deep = compose(L, ab_small, bit_depth=16)
+    assert deep.dtype == np.uint16
+    assert np.abs(deep.astype(int) / 257.0 - rgb).max() <= 1.0
