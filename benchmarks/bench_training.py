@@ -55,6 +55,12 @@ def bench_preset(preset: str, args) -> dict:
         t = time.perf_counter()
         tr = Trainer(cfg, Path(tmp) / "run", progress=False, log=lambda m: None)
         setup_s = time.perf_counter() - t
+        # The seed's loop ran in fp32 with the default memory format: on CUDA it gets its own copy of
+        # the nets without AMP/channels_last (on CPU those flags change nothing).
+        seed_tr = tr
+        if tr.device.type == "cuda":
+            seed_cfg = cfg.replace(amp=False, channels_last=False, num_workers=0)
+            seed_tr = Trainer(seed_cfg, Path(tmp) / "seed-run", progress=False, log=lambda m: None)
         seed_loader = torch.utils.data.DataLoader(
             SeedOriginalDataset(tr.train_paths, size=cfg.crop_size), batch_size=tr.batch_size, shuffle=True,
             num_workers=args.num_workers, pin_memory=tr.device.type == "cuda", drop_last=True,
@@ -66,7 +72,7 @@ def bench_preset(preset: str, args) -> dict:
         ours_data = _timed(ours_it, lambda b: None, n, tr.batch_size)
         seed_data = _timed(seed_it, lambda b: b["L"].to(tr.device), n, tr.batch_size)
         ours_step = lambda rgb: tr.train_step(rgb, gan=True)  # noqa: E731
-        seed_step = lambda b: tr.train_step_lab(b["L"], b["ab"], gan=True)  # noqa: E731
+        seed_step = lambda b: seed_tr.train_step_lab(b["L"], b["ab"], gan=True)  # noqa: E731
         for _ in range(args.warmup):
             ours_step(next(ours_it))
             seed_step(next(seed_it))
@@ -75,6 +81,8 @@ def bench_preset(preset: str, args) -> dict:
             pair = [(ours, ours_it, ours_step), (seed, seed_it, seed_step)]
             for out, it, step in pair if r % 2 == 0 else pair[::-1]:
                 out.append(_timed(it, step, args.steps, tr.batch_size))
+        if tr.device.type == "cuda":
+            torch.cuda.synchronize()
     return {"preset": preset, "arch": cfg.arch, "size": cfg.crop_size, "batch": tr.batch_size,
             "ours": statistics.median(ours), "seed": statistics.median(seed), "setup_s": setup_s,
             "ours_data": ours_data, "seed_data": seed_data,

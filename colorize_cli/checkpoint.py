@@ -118,3 +118,30 @@ def load_generator(path: str | os.PathLike, device: Any = "cpu"):
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise ModelError(f"{path}: checkpoint does not match its architecture: {exc}") from None
     return model.to(device).eval(), config
+
+
+def generator_only(ckpt: dict[str, Any], *, source: str = "", infer_size: int | None = None) -> dict[str, Any]:
+    """A model file's dict from a training checkpoint: the generator alone, no resume state.
+
+    Keeps the config (``infer_size`` replaced when given) and a short training summary in
+    ``meta`` (epoch, step, resolved training config, last validation figures): about a quarter
+    of a resumable checkpoint's size.
+    """
+    config = dict(ckpt["generator_config"])
+    if infer_size is not None:
+        config["infer_size"] = int(infer_size)
+    meta = {
+        "source_checkpoint": source,
+        "epoch": int(ckpt.get("epoch", 0)),
+        "step": int(ckpt.get("step", 0)),
+        "train_config": ckpt.get("train_config", {}),
+        "val": (ckpt.get("meta") or {}).get("val", {}),
+    }
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "package_version": __version__,
+        "generator_config": GeneratorConfig.from_dict(config).to_dict(),
+        "generator": dict(ckpt["generator"]),
+        "meta": meta,
+    }

@@ -13,10 +13,9 @@ Writes into colorize_cli/assets/:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-from colorize_cli.checkpoint import make_checkpoint, read_checkpoint, save_checkpoint
+from colorize_cli.checkpoint import generator_only, make_checkpoint, read_checkpoint, save_checkpoint
 from colorize_cli.models import GeneratorConfig, build_generator
 
 ASSETS = Path(__file__).resolve().parents[1] / "colorize_cli" / "assets"
@@ -30,20 +29,13 @@ def main() -> None:
     ap.add_argument("--int8-calibration", type=Path, default=None)
     args = ap.parse_args()
 
-    ckpt = read_checkpoint(args.checkpoint)
-    config = dataclasses.replace(GeneratorConfig.from_dict(dict(ckpt["generator_config"])), infer_size=args.infer_size)
+    ckpt = generator_only(read_checkpoint(args.checkpoint), source=args.checkpoint.name, infer_size=args.infer_size)
+    config = GeneratorConfig.from_dict(ckpt["generator_config"])
     model = build_generator(config)
     model.load_state_dict(ckpt["generator"])
-    meta = {
-        "source_checkpoint": args.checkpoint.name,
-        "epoch": int(ckpt.get("epoch", 0)),
-        "step": int(ckpt.get("step", 0)),
-        "train_config": ckpt.get("train_config", {}),
-        "val": (ckpt.get("meta") or {}).get("val", {}),
-    }
     ASSETS.mkdir(parents=True, exist_ok=True)
     pt = ASSETS / "default.pt"
-    save_checkpoint(pt, make_checkpoint(model.eval(), config, meta=meta))
+    save_checkpoint(pt, make_checkpoint(model.eval(), config, meta=ckpt["meta"]))
     print(f"wrote {pt} ({pt.stat().st_size / 1e6:.1f} MB)")
 
     from click.testing import CliRunner

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -240,3 +241,39 @@ def test_ctrl_c_saves_last_checkpoint(tmp_path):
     assert signal.getsignal(signal.SIGINT) is not None  # the previous handler is back
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["type"] == "partial_epoch" and "val" in records[-1]
+
+
+def test_init_generator_fine_tunes_from_a_model_file(tmp_path):
+    from colorize_cli.checkpoint import make_checkpoint, save_checkpoint
+    from colorize_cli.errors import UsageError
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos")
+    cfg = tiny_config(data, **TINY_MOBILE)
+    torch.manual_seed(5)
+    src = build_generator(cfg.generator_config())
+    model_file = tmp_path / "model.pt"
+    # A bundled model file records another train/infer size: that does not block fine-tuning.
+    file_cfg = dataclasses.replace(cfg.generator_config(), train_size=128, infer_size=192)
+    save_checkpoint(model_file, make_checkpoint(src, file_cfg))
+    tr = Trainer(cfg.replace(init_generator=str(model_file)), tmp_path / "run", progress=False, log=lambda m: None)
+    got, want = _params(tr.G_raw), _params(src)
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+    # A file whose network has another shape is refused with the differing field named.
+    other = cfg.replace(decoder_channels=(16, 16, 8, 8, 4))
+    with pytest.raises(UsageError, match="decoder_channels"):
+        Trainer(other.replace(init_generator=str(model_file)), tmp_path / "run2", progress=False, log=lambda m: None)
+
+
+def test_save_every_writes_checkpoints_at_its_cadence(tmp_path, monkeypatch):
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos")
+    cfg = tiny_config(data, **TINY_UNET, epochs=5, save_every=2, val_every=100)
+    tr = Trainer(cfg, tmp_path / "run", progress=False, log=lambda m: None)
+    saved = []
+    real_save = tr.save
+    monkeypatch.setattr(tr, "save", lambda best=False: (saved.append(tr.epoch), real_save(best=best)))
+    tr.run()
+    assert saved == [2, 4, 5]  # every 2nd epoch, and the last (validated, so also a best.pt)
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["epoch"] == 5

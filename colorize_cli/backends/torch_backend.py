@@ -24,10 +24,13 @@ class TorchBackend:
             torch.set_num_threads(threads)
         model, self.config = load_generator(self.model_path, "cpu")
         self.model = _optimize_for_inference(model).to(self.device)
-        self.memory_format = torch.channels_last if self.device.type in ("cpu", "cuda") else torch.contiguous_format
+        # channels_last only on CPU (there it makes the folded model 1.2x faster). Photos of other
+        # aspect ratios reach the network at other shapes, and on CUDA channels_last (cuDNN 9.19,
+        # H200) cost 2.2 s at every new shape against 0.1 s in NCHW, for the same 2.6-2.8 ms per
+        # call afterwards; cudnn.benchmark would add seconds per shape too
+        # (benchmarks/bench_gpu_inference.py, RESULTS.md).
+        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
 
     def predict(self, L: np.ndarray) -> np.ndarray:
         import torch

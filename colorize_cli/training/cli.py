@@ -47,6 +47,8 @@ _VALUE_OPTIONS = [
     ("--sample-count", "sample_count", int, "Validation photos in each sample grid."),
     ("--max-minutes", "max_minutes", float, "Wall-clock budget: stop cleanly (validation + checkpoint) after this."),
     ("--max-steps", "max_steps", int, "Stop after this many optimizer steps in total (0: no limit)."),
+    ("--save-every", "save_every", int, "Write checkpoints/last.pt every N epochs (and always when stopping)."),
+    ("--init-generator", "init_generator", str, "Fine-tune: start the generator from this model file (e.g. the bundled default.pt)."),
     ("--device", "device", click.Choice(DEVICE_CHOICES), "auto: cuda, then mps, then cpu."),
     ("--num-workers", "num_workers", int, "DataLoader worker processes (augmentation)."),
     ("--threads", "threads", int, "torch.set_num_threads (0: torch's default)."),

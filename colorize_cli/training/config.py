@@ -28,7 +28,9 @@ class TrainConfig:
 
     * generator: ``arch`` and its shape fields, ``pretrained_encoder`` (MobileNetV2 ImageNet
       weights from the torch hub cache), ``init_normal`` (the seed's N(0, 0.02) conv init; for a
-      pretrained ``mobilenet_unet`` it only touches the decoder);
+      pretrained ``mobilenet_unet`` it only touches the decoder), ``init_generator`` (fine-tune:
+      start from the generator weights of a model file, e.g. the bundled ``default.pt``; its
+      architecture fields must match);
     * data: ``augment`` = ``resize`` (the seed: bicubic resize of the whole photo to
       ``crop_size`` x ``crop_size``) or ``crop`` (random resized crop, area fraction in
       ``crop_scale``, aspect ratio in [3/4, 4/3]); ``hflip``; ``predecode_size`` (photos are decoded
@@ -51,6 +53,7 @@ class TrainConfig:
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
     pretrained_encoder: bool = True
     init_normal: bool = False
+    init_generator: str = ""
     # discriminator
     disc_filters: int = 64
     disc_n_down: int = 3
@@ -84,6 +87,7 @@ class TrainConfig:
     sample_count: int = 6
     max_minutes: float = 0.0
     max_steps: int = 0
+    save_every: int = 1
     # devices and speed (do not change the result on CPU)
     device: str = "auto"
     amp: bool = True
@@ -108,6 +112,8 @@ class TrainConfig:
             raise ValueError("val_fraction must be in (0, 1)")
         if self.batch_size < 1 or self.epochs < 0 or self.crop_size < 32:
             raise ValueError("batch_size must be >= 1, epochs >= 0 and crop_size >= 32")
+        if self.save_every < 1 or self.val_every < 1:
+            raise ValueError("save_every and val_every must be >= 1")
         object.__setattr__(self, "data_dirs", tuple(str(d) for d in self.data_dirs))
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
         object.__setattr__(self, "crop_scale", tuple(float(c) for c in self.crop_scale))

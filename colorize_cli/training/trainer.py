@@ -29,6 +29,7 @@ from colorize_cli.device import resolve_device
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import atomic_target
 from colorize_cli.models import build_generator, count_parameters
+from colorize_cli.models.config import GeneratorConfig
 from colorize_cli.training import data as D
 from colorize_cli.training.config import TrainConfig
 from colorize_cli.training.discriminator import PatchDiscriminator, init_weights
@@ -190,7 +191,8 @@ class Trainer:
 
     def _setup_models(self) -> None:
         cfg = self.cfg
-        pretrained = cfg.pretrained_encoder and cfg.arch == "mobilenet_unet"
+        # Fine-tuning starts from a model file's weights: the ImageNet encoder is not needed then.
+        pretrained = cfg.pretrained_encoder and cfg.arch == "mobilenet_unet" and not cfg.init_generator
         try:
             G = build_generator(self.gcfg, pretrained_encoder=pretrained)
         except (OSError, RuntimeError) as exc:  # URLError is an OSError
@@ -204,6 +206,8 @@ class Trainer:
                 for name, child in G.named_children():
                     if name != "stages" or not pretrained:
                         init_weights(child)
+        if cfg.init_generator:
+            self._init_generator_from(G, Path(cfg.init_generator))
         Dnet = init_weights(PatchDiscriminator(3, cfg.disc_filters, cfg.disc_n_down))
         if cfg.sync_bn and self.dist.enabled:
             G = nn.SyncBatchNorm.convert_sync_batchnorm(G)
@@ -250,6 +254,21 @@ class Trainer:
             f"device {self.device}{', ' + str(self.amp_dtype).replace('torch.', '') if self.amp_dtype else ''}"
             f"{f', {self.dist.world_size} processes' if self.dist.enabled else ''}"
         )
+
+    def _init_generator_from(self, G: nn.Module, path: Path) -> None:
+        """Load a model file's generator weights into ``G`` (fine-tuning); the architectures must match."""
+        ckpt = read_checkpoint(path)
+        theirs = GeneratorConfig.from_dict(dict(ckpt["generator_config"])).to_dict()
+        ours = self.gcfg.to_dict()
+        # The fields that shape this architecture's network (train/infer sizes only describe use).
+        shape = {"unet": ("num_filters", "n_down", "dropout"), "mobilenet_unet": ("width_mult", "decoder_channels")}
+        fields = ("arch", "in_channels", "out_channels") + shape.get(ours["arch"], ())
+        diff = [k for k in fields if ours.get(k) != theirs.get(k)]
+        if diff:
+            detail = ", ".join(f"{k}: file {theirs.get(k)!r}, run {ours.get(k)!r}" for k in diff)
+            raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
+        G.load_state_dict(ckpt["generator"])
+        self.log(f"generator initialized from {path}")
 
     def _prepare_run_dir(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -482,7 +501,7 @@ class Trainer:
             return time.monotonic() - self.t0 + reserve >= cfg.max_minutes * 60.0
         return False
 
-    def _finish_epoch_or_stop(self, epoch_done: bool, meters, n_imgs, t_epoch) -> None:
+    def _finish_epoch_or_stop(self, epoch_done: bool, meters, n_imgs, t_epoch, stopped: bool = False) -> None:
         cfg = self.cfg
         avg = {k: s / c for k, (s, c) in meters.items()}
         avg = mean_scalar(self.dist, avg, self.device)
@@ -517,9 +536,12 @@ class Trainer:
                 if k in avg:
                     self.tb.add_scalar(f"epoch/{k}", avg[k], self.step)
         self._append_metrics(record)
-        t = time.monotonic()
-        self.save(best=best)
-        self._ckpt_time = time.monotonic() - t
+        # On a small photo set and a fast GPU an epoch lasts about a second: writing the full resume
+        # state every epoch would cost more than the epoch, hence --save-every (stops always save).
+        if best or stopped or last_epoch or self.epoch % cfg.save_every == 0:
+            t = time.monotonic()
+            self.save(best=best)
+            self._ckpt_time = time.monotonic() - t
         barrier(self.dist)
         if self.main:
             losses = " ".join(f"{k[5:]} {avg[k]:.4f}" for k in LOSS_NAMES if k in avg)
@@ -613,7 +635,7 @@ class Trainer:
                 if bar is not None:
                     bar.stop()
             epoch_done = not stopped or self.batch_in_epoch >= total + skip
-            self._finish_epoch_or_stop(epoch_done, meters, n_imgs, t_epoch)
+            self._finish_epoch_or_stop(epoch_done, meters, n_imgs, t_epoch, stopped)
         if self.main:
             why = "interrupted" if self.stop_requested else "budget reached" if stopped else "done"
             self.log(
