@@ -4,7 +4,7 @@ The public API (imported lazily, so ``import colorize_cli`` stays light)::
 
     from colorize_cli import colorize_image, colorize_paths, open_backend
 
-    backend = open_backend()                      # bundled model; torch if installed, else ONNX
+    backend = open_backend()                      # bundled model; ONNX Runtime on CPU, torch on a GPU
     color = colorize_image(PIL.Image.open("old.jpg"), backend=backend)
     summary = colorize_paths(["scans/"], "colored/", backend=backend)
 """

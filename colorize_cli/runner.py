@@ -35,7 +35,7 @@ class RunOptions:
     """Settings of one batch run (built once from the CLI or API arguments)."""
 
     size: int | None = None
-    batch_size: int = 4
+    batch_size: int | None = None  # None: 1 on a CPU engine, 8 on a GPU (see run_jobs)
     overwrite: bool = False
     quality: int = 95
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -136,6 +136,9 @@ def run_jobs(
     size = options.size or backend.config.default_size
     stride = backend.config.stride
     workers = options.workers or max(1, cpu_threads())
+    # A GPU wants batches; on a CPU a batch only delays the first photo and holds more photos in
+    # memory (batch 1 measured 8% faster and 35% leaner than 4 with ONNX Runtime on 2 cores).
+    batch_size = options.batch_size or (8 if getattr(backend, "accelerated", False) else 1)
     stop = threading.Event()
     budget = _PixelBudget(options.pixel_budget)
     summary = Summary()
@@ -198,7 +201,7 @@ def run_jobs(
     write_pool = ThreadPoolExecutor(workers, thread_name_prefix="colorize-write")
     pending: deque[tuple[Job, Future]] = deque()
     writes: deque[tuple[Job, Future]] = deque()
-    prefetch = max(2 * options.batch_size, workers + 1)
+    prefetch = max(2 * batch_size, workers + 1)
     job_iter = iter(jobs)
     exhausted = False
 
@@ -242,7 +245,7 @@ def run_jobs(
             batch: list[_Loaded] = []
             # Greedy batching: wait for the first ready input, then take whichever of the next
             # ones are already decoded and have the same network shape (no waiting = no stall).
-            while pending and len(batch) < options.batch_size:
+            while pending and len(batch) < batch_size:
                 job, fut = pending[0]
                 if batch and (not fut.done()):
                     break
@@ -260,7 +263,7 @@ def run_jobs(
                 refill()
             if batch:
                 run_batch(batch)
-            drain_writes(block_until=2 * workers + options.batch_size)
+            drain_writes(block_until=2 * workers + batch_size)
             refill()
         drain_writes(block_until=0)
     except BaseException:

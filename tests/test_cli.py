@@ -191,6 +191,28 @@ def test_missing_backend_package_names_the_extra(photo_dir, tmp_path, monkeypatc
     assert result.exit_code == 2 and "colorize-cli[torch]" in result.output
 
 
+@pytest.mark.parametrize(
+    "installed, gpu, device, want",
+    [
+        ({"torch", "onnxruntime"}, False, "auto", "onnx"),  # CPU: ONNX Runtime is faster and leaner
+        ({"torch", "onnxruntime"}, True, "auto", "torch"),  # a GPU is there: torch uses it
+        ({"torch", "onnxruntime"}, False, "cuda", "torch"),
+        ({"torch", "onnxruntime"}, True, "cpu", "onnx"),
+        ({"torch"}, False, "auto", "torch"),
+        ({"onnxruntime"}, True, "auto", "onnx"),
+    ],
+)
+def test_auto_backend_for_the_bundled_model(monkeypatch, installed, gpu, device, want):
+    import colorize_cli.backends as backends
+
+    monkeypatch.setattr(backends, "has_package", lambda name: name in installed)
+    monkeypatch.setattr(backends, "accelerator_likely", lambda: gpu)
+    assert backends._choose_backend("auto", None, device) == want
+    # A model file decides by its suffix, whatever the machine.
+    assert backends._choose_backend("auto", Path("m.onnx"), device) == "onnx"
+    assert backends._choose_backend("auto", Path("m.pt"), device) == "torch"
+
+
 def test_wrong_model_kind_for_backend(photo_dir, tmp_path, tiny_models):
     result = run([photo_dir, "-o", tmp_path / "o", "--backend", "onnx", "--model", tiny_models["pt"]])
     assert result.exit_code == 2 and "export" in result.output
@@ -237,3 +259,20 @@ def test_precision_int8_rules(photo_dir, tmp_path, tiny_models):
     assert result.exit_code == 2 and "--precision int8" in result.output
     result = run([photo_dir, "-o", tmp_path / "o", "--precision", "int8", "--backend", "torch"])
     assert result.exit_code == 2 and "ONNX Runtime" in result.output
+
+
+@pytest.mark.parametrize("args, want", [([], 2), (["--threads", "3"], 3)])
+def test_engine_threads_leave_cores_to_the_photo_threads(photo_dir, tmp_path, monkeypatch, tiny_models, args, want):
+    """Several photos: the engine gets half the cores by default (the rest decode and compose)."""
+    import colorize_cli.backends as backends
+
+    seen = []
+    real = backends.open_backend
+    monkeypatch.setattr(backends, "cpu_threads", lambda: 4)
+    monkeypatch.setattr(backends, "open_backend", lambda *a, **k: (seen.append(k["threads"]), real(*a, **k))[1])
+    result = run([photo_dir, "-o", tmp_path / "o", "--model", tiny_models["onnx"], *args])
+    assert result.exit_code == 0, result.output
+    assert seen == [want]
+    seen.clear()
+    result = run([photo_dir / "a.jpg", "-o", tmp_path / "o1", "--model", tiny_models["onnx"], *args])
+    assert result.exit_code == 0 and seen == [None if not args else want]  # one photo: all cores

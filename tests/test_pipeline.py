@@ -21,6 +21,7 @@ class ConstantBackend:
 
     name = "constant"
     model_path = Path("constant")
+    accelerated = False
 
     def __init__(self, a: float = 0.0, b: float = 0.0, stride: int = 32) -> None:
         self.ab = (a, b)
@@ -240,3 +241,26 @@ def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb():
     deep = compose(L, ab_small, bit_depth=16)
     assert deep.dtype == np.uint16
     assert np.abs(deep.astype(int) / 257.0 - rgb).max() <= 1.0
+
+
+@pytest.mark.parametrize("accelerated, batch_size, want", [(False, None, 1), (True, None, 8), (False, 3, 3)])
+def test_runner_batches_on_a_gpu_not_on_a_cpu(tmp_path, accelerated, batch_size, want):
+    """Batch size by default: 1 on a CPU engine (faster, leaner there), 8 on a GPU; an explicit one wins."""
+    import time
+
+    from colorize_cli.jobs import plan_jobs
+    from colorize_cli.runner import RunOptions, run_jobs
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(10):
+        make_photo(64, 48, seed=i, mode="L").save(src / f"p{i}.png")
+    backend = ConstantBackend()
+    backend.accelerated = accelerated
+    jobs, _ = plan_jobs([src], tmp_path / "out")
+    # Let every photo decode before the first model call, so batches fill up to their limit.
+    real_predict = backend.predict
+    backend.predict = lambda L: (time.sleep(0.05 if not backend.calls else 0), real_predict(L))[1]
+    summary = run_jobs(jobs, backend, RunOptions(batch_size=batch_size))
+    assert summary.done == 10
+    assert max(shape[0] for shape in backend.calls) == want

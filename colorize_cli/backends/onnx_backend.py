@@ -58,6 +58,7 @@ class OnnxBackend:
         if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
             raise ModelError(f"{self.model_path}: expected one input named '{INPUT_NAME}'")
         self.provider = self.session.get_providers()[0]
+        self.accelerated = self.provider != "CPUExecutionProvider"
 
     def predict(self, L: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(L, dtype=np.float32)

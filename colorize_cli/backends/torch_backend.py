@@ -20,6 +20,7 @@ class TorchBackend:
 
         self.model_path = Path(model_path)
         self.device = resolve_device(device)
+        self.accelerated = self.device.type != "cpu"
         if threads:
             torch.set_num_threads(threads)
         model, self.config = load_generator(self.model_path, "cpu")

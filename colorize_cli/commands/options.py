@@ -34,7 +34,7 @@ def model_options(func):
             type=click.Choice(["auto", "torch", "onnx"]),
             default="auto",
             show_default=True,
-            help="Inference engine: auto uses torch when installed, else ONNX Runtime.",
+            help="Inference engine: auto runs the bundled model on ONNX Runtime on a CPU and on torch on a GPU (whichever is installed); a --model file decides by its suffix.",
         ),
         click.option(
             "--device",
