@@ -84,3 +84,35 @@ def test_foreign_newer_and_pickled_checkpoints_are_refused(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="not a readable"):
         read_checkpoint(tmp_path / "garbage.pt")
+
+
+@pytest.mark.parametrize("width_mult", [1.0, 0.25])
+def test_mobilenetv2_features_match_torchvision(width_mult):
+    """Our MobileNetV2 is torchvision's layer for layer: same keys and shapes, same outputs."""
+    from torchvision.models import mobilenet_v2
+
+    from colorize_cli.models.mobilenetv2 import mobilenet_v2_features
+
+    theirs = mobilenet_v2(width_mult=width_mult).features.eval()
+    ours = mobilenet_v2_features(width_mult).eval()
+    a, b = theirs.state_dict(), ours.state_dict()
+    assert list(a) == list(b) and all(a[k].shape == b[k].shape for k in a)
+    ours.load_state_dict(a)
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.allclose(theirs(x), ours(x), atol=1e-5)
+
+
+def test_running_a_model_does_not_import_torchvision():
+    """Inference builds the generator without torchvision (its import costs ~1 s: torch._dynamo)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from colorize_cli.models import GeneratorConfig, build_generator; "
+        "build_generator(GeneratorConfig(arch='mobilenet_unet', width_mult=0.25, decoder_channels=(8,8,8,8,8))); "
+        "build_generator(GeneratorConfig(arch='unet', num_filters=4, n_down=5)); "
+        "print('torchvision' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

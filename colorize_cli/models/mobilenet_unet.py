@@ -1,4 +1,4 @@
-"""The default generator: a U-Net whose encoder is torchvision's MobileNetV2.
+"""The default generator: a U-Net whose encoder is MobileNetV2 (torchvision's, layer for layer).
 
 The encoder's first convolution takes the single L channel (initialized, when pretrained, with the
 sum of the ImageNet RGB filters, so a gray image gives the same activations as its RGB copy). The
@@ -14,8 +14,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from colorize_cli.models.config import GeneratorConfig
+from colorize_cli.models.mobilenetv2 import imagenet_features_state, mobilenet_v2_features
 
-# Indices into torchvision's ``mobilenet_v2().features`` after which the feature map is taken as a
+# Indices into MobileNetV2's ``features`` after which the feature map is taken as a
 # skip connection, and its channel count at width_mult=1. Stage ends: 1/2, 1/4, 1/8, 1/16, 1/32.
 _STAGE_ENDS = (1, 3, 6, 13, 17)
 
@@ -43,14 +44,12 @@ class MobileNetUNet(nn.Module):
 
     def __init__(self, config: GeneratorConfig, *, pretrained_encoder: bool = False) -> None:
         super().__init__()
-        from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
-
         self.config = config
-        weights = MobileNet_V2_Weights.IMAGENET1K_V1 if pretrained_encoder else None
-        if weights is not None and config.width_mult != 1.0:
+        if pretrained_encoder and config.width_mult != 1.0:
             raise ValueError("pretrained MobileNetV2 weights exist only for width_mult=1.0")
-        backbone = mobilenet_v2(weights=weights, width_mult=config.width_mult)
-        features = backbone.features
+        features = mobilenet_v2_features(config.width_mult)
+        if pretrained_encoder:
+            features.load_state_dict(imagenet_features_state())
         first = features[0][0]
         conv1 = nn.Conv2d(
             config.in_channels, first.out_channels, 3, stride=2, padding=1, bias=False
