@@ -11,6 +11,7 @@ skipped or failed, with a one-line reason; the batch goes on after a failure.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -76,6 +77,7 @@ class Summary:
     failed: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
+    stop_reason: str = ""  # why the run stopped before the end, for the end-of-run line
 
     @property
     def images_per_second(self) -> float:
@@ -109,6 +111,11 @@ class _Loaded:
     pixels: int
     decoded: object  # DecodedImage
     x: np.ndarray  # (1, h, w) network input
+
+
+# A full disk (or quota) fails every later write too: stop, rather than decode, colorize and fail
+# each of the remaining photos in turn. A rerun resumes once there is space.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -190,6 +197,16 @@ def run_jobs(
             notes = list(d.notes)
             notes += write_image(item.job.output, pixels, exif=d.exif, quality=options.quality)
             return FileResult(item.job, "ok", seconds=time.perf_counter() - item.started, notes=notes)
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:  # stop here, in the writer, before more writes start
+                with lock:
+                    if not summary.stop_reason:
+                        summary.stop_reason = (
+                            f"stopped: the output disk is full ({exc.strerror}); free some space and run "
+                            "the same command again to resume"
+                        )
+                stop.set()
+            raise
         finally:
             budget.release(item.pixels)
 

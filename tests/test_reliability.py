@@ -466,13 +466,23 @@ def test_disk_full_mid_run(tiny_models, tmp_path, monkeypatch):
     output = result.output  # Click >= 8.2: stdout and stderr interleaved
     assert result.exit_code == 1, output
     assert "No space left on device" in output
+    # The run stops at a full disk instead of failing every remaining photo in turn.
+    assert "the output disk is full" in output and "run the same command again" in output
     records = read_report(report)
-    assert len(records) == 8
     assert sum(r["status"] == "ok" for r in records) == 3
-    assert all("No space left" in r["error"] for r in records if r["status"] == "failed")
+    failed = [r for r in records if r["status"] == "failed"]
+    assert any("No space left" in r["error"] for r in failed)
+    assert all("No space left" in r["error"] or "the run was stopped" in r["error"] for r in failed)
+    assert calls["n"] < 8  # not every photo was tried against the full disk
     written = sorted(out.iterdir())
     assert len(written) == 3 and all(decodes_fully(p) for p in written)
     assert leftover_temps(tmp_path) == []
+    # Space freed: the same command finishes the job, keeping the 3 good outputs.
+    monkeypatch.setattr(imagefile, "_write_pil", real_write)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    statuses = [r["status"] for r in read_report(report)]
+    assert statuses.count("skipped") == 3 and statuses.count("ok") == 5
 
 
 def test_unwritable_output_paths(tiny_models, tmp_path):

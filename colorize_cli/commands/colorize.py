@@ -227,7 +227,8 @@ def colorize_command(
         display.print(
             f"done {summary.done}, skipped {summary.skipped}, failed {summary.failed} "
             f"in {summary.seconds:.1f} s ({summary.images_per_second:.2f} images/s)"
-            + ("; stopped at the first failure (--fail-fast)" if summary.stopped_early and fail_fast else ""),
+            + ("; stopped at the first failure (--fail-fast)" if summary.stopped_early and fail_fast else "")
+            + (f"; {summary.stop_reason}" if summary.stop_reason else ""),
             error=summary.failed > 0,
         )
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
