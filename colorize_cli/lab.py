@@ -150,7 +150,14 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return linear_to_srgb(lab_to_linear_rgb(lab))
 
 
-def lab_to_rgb_preserving_l(L: np.ndarray, ab: np.ndarray, iterations: int = 8) -> np.ndarray:
+# Halvings of the chroma scale for an out-of-gamut colour: the result lies within 1/4096 of the
+# gamut boundary. The channel that meets 0 there is where precision shows: sRGB rises 12.92x
+# steeper than linear light near black, so 8 halvings (1/256) left it up to 7 levels off, and two
+# runs whose predictions differed by 1e-6 could land 7 levels apart; 12 keep it within a level.
+GAMUT_ITERATIONS = 12
+
+
+def lab_to_rgb_preserving_l(L: np.ndarray, ab: np.ndarray, iterations: int = GAMUT_ITERATIONS) -> np.ndarray:
     """Join lightness ``L`` ``(...)`` with chroma ``ab`` ``(..., 2)`` into sRGB ``(..., 3)`` in [0, 1].
 
     A predicted colour can fall outside the sRGB gamut for the given lightness (any chroma at
@@ -255,8 +262,8 @@ _S8 = float(_SRGB8_LUT_SIZE - 1)
 _RGB8_FROM_XYZ = (RGB_FROM_XYZ * WHITE[None, :] * _S8).astype(np.float32)
 _GAMUT_TOL8 = np.float32(1e-6 * _S8)  # the same 1e-6 (of linear full scale) as the reference
 # A pixel within half a tolerance of the reference's in/out decision could be decided the other
-# way here (float32 rounding differs, ~1e-7 of full scale), and then the reference's 8-step
-# bisection (up to 0.4% of chroma: 2 codes near black) would make the two paths disagree. Such
+# way here (float32 rounding differs, ~1e-7 of full scale), and then the two bisections would
+# follow different branches (ending up to 1/2**GAMUT_ITERATIONS of chroma apart). Such
 # borderline pixels (very rare) are handed to the reference itself; gray pixels are never
 # borderline (their RGB is within 1e-7 of [0, 1], not near -1e-6 or 1 + 1e-6).
 _BORDER_IN8 = (np.float32(-0.5e-6 * _S8), np.float32(_S8 + 0.5e-6 * _S8))  # in gamut, not borderline
@@ -328,7 +335,7 @@ def _out_of_gamut8(rgb: np.ndarray, lo: np.ndarray, hi: np.ndarray, bounds=None)
     return bad
 
 
-def _shrink_chroma8(fy: np.ndarray, fx: np.ndarray, fz: np.ndarray, iterations: int = 8) -> np.ndarray:
+def _shrink_chroma8(fy: np.ndarray, fx: np.ndarray, fz: np.ndarray, iterations: int = GAMUT_ITERATIONS) -> np.ndarray:
     """Out-of-gamut pixels (``fy`` and chroma offsets ``fx``, ``fz``, each ``(m,)``) -> linear RGB * 65535 ``(3, m)``.
 
     The same bisection on the chroma scale as :func:`_shrink_chroma` (the largest in-gamut scale
@@ -451,10 +458,10 @@ class Srgb8Writer:
                 self.out[where, i] = lut[rgb[i].astype(np.uint16)]
 
 
-def _shrink_chroma(L: np.ndarray, ab: np.ndarray, iterations: int = 8) -> np.ndarray:
+def _shrink_chroma(L: np.ndarray, ab: np.ndarray, iterations: int = GAMUT_ITERATIONS) -> np.ndarray:
     """For pixels ``L (n,)``, ``ab (n, 2)`` out of gamut: the largest scaled ab (same hue) inside it.
 
-    Bisection on the chroma scale (8 steps: within 0.4% of the gamut boundary), on planes.
+    Bisection on the chroma scale (:data:`GAMUT_ITERATIONS` halvings), on planes.
     """
     tol = 1e-6
     a, b = ab[:, 0], ab[:, 1]
