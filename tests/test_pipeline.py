@@ -38,6 +38,21 @@ class ConstantBackend:
         return "constant"
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def compose_path(request, monkeypatch):
+    """Run a compose test through the numba kernel and through the numpy path."""
+    from colorize_cli import pipeline
+
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+        from colorize_cli import lab_kernel
+
+        monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", lab_kernel)
+    else:
+        monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", None)
+    return request.param
+
+
 def l_of(pixels: np.ndarray) -> np.ndarray:
     peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
     return lab.rgb_to_lab(pixels[..., :3].astype(np.float32) / peak)[..., 0]
@@ -64,7 +79,7 @@ def test_upsample_matches_torch_bilinear():
     np.testing.assert_allclose(ours, ref[0].numpy(), atol=1e-5)
 
 
-def test_full_resolution_lightness_is_preserved_on_odd_non_square_image():
+def test_full_resolution_lightness_is_preserved_on_odd_non_square_image(compose_path):
     photo = make_photo(1001, 667, seed=5, mode="L")
     decoded = decode_image(photo)
     backend = ConstantBackend(0.2, -0.3)
@@ -76,7 +91,7 @@ def test_full_resolution_lightness_is_preserved_on_odd_non_square_image():
     assert np.ptp(out.astype(int), axis=-1).max() > 10  # and it really has colour
 
 
-def test_gray_with_zero_ab_model_comes_back_gray():
+def test_gray_with_zero_ab_model_comes_back_gray(compose_path):
     photo = make_photo(120, 90, seed=6, mode="L")
     out = colorize_array(decode_image(photo).L, ConstantBackend(0.0, 0.0))
     assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
@@ -195,7 +210,7 @@ def test_exif_orientation_is_applied(tmp_path):
         assert im.info.get("icc_profile")  # tagged sRGB
 
 
-def test_compose_row_blocks_equal_the_reference_join():
+def test_compose_row_blocks_equal_the_reference_join(compose_path):
     rng = np.random.default_rng(4)
     L = rng.uniform(0, 100, (3000, 400)).astype(np.float32)  # many row blocks
     ab_small = rng.uniform(-0.5, 0.5, (2, 96, 32)).astype(np.float32)
@@ -229,7 +244,7 @@ def test_torch_and_onnx_backends_agree(tiny_models):
     assert np.abs(a).max() > 0.05  # the tiny model is not trivially zero
 
 
-def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb():
+def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb(compose_path):
     rng = np.random.default_rng(9)
     L = rng.uniform(0, 100, (700, 333)).astype(np.float32)  # a width that does not divide the block
     ab_small = rng.uniform(-0.6, 0.6, (2, 20, 11)).astype(np.float32)
@@ -253,14 +268,69 @@ def test_runner_batches_on_a_gpu_not_on_a_cpu(tmp_path, accelerated, batch_size,
 
     src = tmp_path / "in"
     src.mkdir()
-    for i in range(10):
+    for i in range(20):  # however many the first batch takes, 8 or more are left for the next
         make_photo(64, 48, seed=i, mode="L").save(src / f"p{i}.png")
     backend = ConstantBackend()
     backend.accelerated = accelerated
     jobs, _ = plan_jobs([src], tmp_path / "out")
     # Let every photo decode before the first model call, so batches fill up to their limit.
     real_predict = backend.predict
-    backend.predict = lambda L: (time.sleep(0.05 if not backend.calls else 0), real_predict(L))[1]
+    backend.predict = lambda L: (time.sleep(0.2 if not backend.calls else 0), real_predict(L))[1]
     summary = run_jobs(jobs, backend, RunOptions(batch_size=batch_size))
-    assert summary.done == 10
+    assert summary.done == 20
     assert max(shape[0] for shape in backend.calls) == want
+
+
+def test_compiled_compose_equals_the_numpy_path(monkeypatch):
+    """The numba kernel computes what the numpy path does (same float32 operations, same order)."""
+    pytest.importorskip("numba")
+    from colorize_cli import lab_kernel, pipeline
+
+    rng = np.random.default_rng(11)
+    L = rng.uniform(0, 100, (257, 301)).astype(np.float32)
+    L[:3] = 0.0  # black, white and the dark toe of the L* curve
+    L[3:6] = 100.0
+    L[6:9] = rng.uniform(0, 8, (3, 301))
+    ab_small = rng.uniform(-1, 1, (2, 17, 23)).astype(np.float32)  # ab up to +-110: mostly out of gamut
+    alpha = rng.integers(0, 256, L.shape, dtype=np.uint8)
+    monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", None)
+    want = compose(L, ab_small, alpha=alpha)
+    monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", lab_kernel)
+    got = compose(L, ab_small, alpha=alpha)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert (got != want).mean() < 1e-3
+    np.testing.assert_array_equal(got[..., 3], alpha)
+
+
+def test_compiled_compose_warms_up_in_the_background_unless_switched_off(monkeypatch):
+    from colorize_cli import pipeline
+
+    monkeypatch.setattr(pipeline, "_KERNEL_STATE", {})
+    monkeypatch.setenv("COLORIZE_CLI_NO_JIT", "1")
+    pipeline.warm_up_compiled_compose(wait=True)
+    assert pipeline._compiled_kernel() is None and "thread" not in pipeline._KERNEL_STATE
+    monkeypatch.delenv("COLORIZE_CLI_NO_JIT")
+    pytest.importorskip("numba")
+    from colorize_cli import lab_kernel
+
+    pipeline.warm_up_compiled_compose(wait=True)
+    assert pipeline._compiled_kernel() is lab_kernel
+
+
+@pytest.mark.parametrize("count, size, want", [(3, 64, False), (16, 64, True), (1, 256, True)])
+def test_runner_starts_the_compiled_compose_only_when_it_pays_back(tmp_path, monkeypatch, count, size, want):
+    """Enough pixels ahead (here 50,000: 16 photos of 64x64, or one of 256x256) start the warm-up."""
+    from colorize_cli import runner
+    from colorize_cli.jobs import plan_jobs
+
+    calls = []
+    monkeypatch.setattr(runner, "warm_up_compiled_compose", lambda: calls.append(1))
+    monkeypatch.setattr(runner, "_JIT_MIN_PIXELS", 50_000)
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(count):
+        Image.new("L", (size, size), 128).save(src / f"p{i}.png")
+    jobs, _ = plan_jobs([src], tmp_path / "out")
+    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions())
+    assert summary.done == count
+    assert bool(calls) == want
