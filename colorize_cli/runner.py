@@ -42,6 +42,7 @@ class RunOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     fail_fast: bool = False
     workers: int | None = None
+    model_calls: int | None = None  # model calls in flight at once (None: 2 on a CPU, 1 on a GPU)
     pixel_budget: int = 120_000_000  # decoded pixels in flight (about 1 GB of working memory)
 
 
@@ -231,6 +232,13 @@ def run_jobs(
 
     decode_pool = ThreadPoolExecutor(workers, thread_name_prefix="colorize-decode")
     write_pool = ThreadPoolExecutor(workers, thread_name_prefix="colorize-write")
+    # Model calls in flight at once. On a CPU, two single-threaded calls side by side keep both
+    # cores busy without the engine's own thread synchronization (the network is ~half of the
+    # work per photo, so one call at a time left the pipeline waiting on it); a GPU takes one
+    # batch at a time.
+    model_calls = options.model_calls or (1 if getattr(backend, "accelerated", False) else min(2, workers))
+    infer_pool = ThreadPoolExecutor(model_calls, thread_name_prefix="colorize-infer")
+    inferring: deque[tuple[list[_Loaded], Future]] = deque()
     pending: deque[tuple[Job, Future]] = deque()
     writes: deque[tuple[Job, Future]] = deque()
     prefetch = max(2 * batch_size, workers + 1)
@@ -260,16 +268,19 @@ def run_jobs(
             # on_result, must stop the run -- never become one more "failed" file.
             report(result)
 
-    def run_batch(batch: list[_Loaded]) -> None:
-        try:
-            ab = backend.predict(np.stack([item.x for item in batch]))
-        except Exception as exc:  # noqa: BLE001 - a model failure fails these files, not the run
-            for item in batch:
-                budget.release(item.pixels)
-                report(failed(item.job, exc, item.started))
-            return
-        for i, item in enumerate(batch):
-            writes.append((item.job, write_pool.submit(finish, item, ab[i])))
+    def collect_inference(block_until: int) -> None:
+        """Hand finished model calls (oldest first) to the writers; wait while > block_until run."""
+        while inferring and (len(inferring) > block_until or inferring[0][1].done()):
+            batch, fut = inferring.popleft()
+            try:
+                ab = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a model failure fails these files, not the run
+                for item in batch:
+                    budget.release(item.pixels)
+                    report(failed(item.job, exc, item.started))
+                continue
+            for i, item in enumerate(batch):
+                writes.append((item.job, write_pool.submit(finish, item, ab[i])))
 
     try:
         refill()
@@ -294,20 +305,28 @@ def run_jobs(
                 batch.append(item)
                 refill()
             if batch:
-                run_batch(batch)
+                x = np.stack([item.x for item in batch])
+                inferring.append((batch, infer_pool.submit(backend.predict, x)))
+                collect_inference(block_until=model_calls - 1)
             drain_writes(block_until=2 * workers + batch_size)
             refill()
+        collect_inference(block_until=0)
         drain_writes(block_until=0)
     except BaseException:
         stop.set()
         for _, fut in pending:
             fut.cancel()
+        infer_pool.shutdown(wait=True, cancel_futures=True)
+        for batch, _ in inferring:
+            for item in batch:
+                budget.release(item.pixels)
         decode_pool.shutdown(wait=True, cancel_futures=True)
         write_pool.shutdown(wait=True, cancel_futures=True)
         remove_live_temps()
         summary.seconds = time.perf_counter() - t0
         raise
     finally:
+        infer_pool.shutdown(wait=True, cancel_futures=True)
         decode_pool.shutdown(wait=True, cancel_futures=True)
         write_pool.shutdown(wait=True)
     summary.seconds = time.perf_counter() - t0

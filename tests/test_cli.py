@@ -264,12 +264,12 @@ def test_precision_int8_rules(photo_dir, tmp_path, tiny_models):
 
 @pytest.mark.parametrize("args, want", [([], 2), (["--threads", "3"], 3)])
 def test_engine_threads_leave_cores_to_the_photo_threads(photo_dir, tmp_path, monkeypatch, tiny_models, args, want):
-    """Several photos: the engine gets half the cores by default (the rest decode and compose)."""
+    """Several photos: each of the two model calls gets a quarter of the cores (2 of 8) by default."""
     import colorize_cli.backends as backends
 
     seen = []
     real = backends.open_backend
-    monkeypatch.setattr(backends, "cpu_threads", lambda: 4)
+    monkeypatch.setattr(backends, "cpu_threads", lambda: 8)
     monkeypatch.setattr(backends, "open_backend", lambda *a, **k: (seen.append(k["threads"]), real(*a, **k))[1])
     result = run([photo_dir, "-o", tmp_path / "o", "--model", tiny_models["onnx"], *args])
     assert result.exit_code == 0, result.output

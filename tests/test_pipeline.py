@@ -334,3 +334,65 @@ def test_runner_starts_the_compiled_compose_only_when_it_pays_back(tmp_path, mon
     summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions())
     assert summary.done == count
     assert bool(calls) == want
+
+
+@pytest.mark.parametrize("accelerated, want", [(False, 2), (True, 1)])
+def test_runner_overlaps_two_model_calls_on_a_cpu(tmp_path, accelerated, want):
+    """On a CPU two single-threaded model calls run side by side; a GPU gets one batch at a time."""
+    import threading
+    import time
+
+    from colorize_cli.jobs import plan_jobs
+    from colorize_cli.runner import RunOptions, run_jobs
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        make_photo(48, 32, seed=i, mode="L").save(src / f"p{i}.png")
+    backend = ConstantBackend()
+    backend.accelerated = accelerated
+    state = {"now": 0, "max": 0}
+    lock = threading.Lock()
+    real_predict = backend.predict
+
+    def slow_predict(L):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return real_predict(L)
+
+    backend.predict = slow_predict
+    jobs, _ = plan_jobs([src], tmp_path / "out")
+    summary = run_jobs(jobs, backend, RunOptions(batch_size=1, workers=2))
+    assert summary.done == 8 and len(list((tmp_path / "out").iterdir())) == 8
+    assert state["max"] == want
+
+
+def test_a_failing_model_call_fails_its_photos_not_the_run(tmp_path):
+    from colorize_cli.jobs import plan_jobs
+    from colorize_cli.runner import RunOptions, run_jobs
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        make_photo(40 + 32 * (i % 2), 32, seed=i, mode="L").save(src / f"p{i}.png")  # two input shapes
+    backend = ConstantBackend()
+    real_predict = backend.predict
+
+    def predict(L):
+        if L.shape[-1] == 64:  # the wider photos' network shape
+            raise RuntimeError("out of memory in the engine")
+        return real_predict(L)
+
+    backend.predict = predict
+    results = []
+    jobs, _ = plan_jobs([src], tmp_path / "out")
+    summary = run_jobs(jobs, backend, RunOptions(batch_size=1), on_result=results.append)
+    assert (summary.done, summary.failed) == (3, 3)
+    assert all("out of memory in the engine" in r.error for r in results if r.status == "failed")
+    wide_ones = {f"p{i}.png" for i in range(6) if inference_shape(32, 40 + 32 * (i % 2), 64, 32)[1] == 64}
+    assert len(wide_ones) == 3
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {f"p{i}.png" for i in range(6)} - wide_ones

@@ -190,9 +190,10 @@ def colorize_command(
         jobs = shard_jobs(jobs, *shard_k_n)
     if threads is None and len(jobs) > 1:
         # Several photos overlap: the engine's own threads would compete with the threads that
-        # decode, compose and encode the others. Half the cores for the engine (1 of 2) measured
-        # 8% faster end to end than all of them, in 35% less memory (benchmarks/RESULTS.md).
-        threads = max(1, cpu_threads() // 2)
+        # decode, compose and encode the others, and the runner makes two model calls at once on a
+        # CPU. A quarter of the cores per call (at least 1) measured fastest on 2 cores
+        # (benchmarks/RESULTS.md).
+        threads = max(1, cpu_threads() // 4)
     engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
