@@ -188,6 +188,12 @@ def colorize_command(
     jobs, warnings = plan_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed)
     if shard_k_n:
         jobs = shard_jobs(jobs, *shard_k_n)
+    if len(jobs) >= 64:
+        # Likely to pay back the compiled compose (the runner decides from pixel counts too): start
+        # loading it now, beside the model's load, on a core that would otherwise wait.
+        from colorize_cli.pipeline import warm_up_compiled_compose
+
+        warm_up_compiled_compose()
     if threads is None and len(jobs) > 1:
         # Several photos overlap: the engine's own threads would compete with the threads that
         # decode, compose and encode the others, and the runner makes two model calls at once on a
