@@ -94,6 +94,7 @@ def run_cli(args: list[str]) -> dict:
     if stats["rc"] not in (0,):
         raise RuntimeError(f"CLI failed ({stats['rc']}):\n{proc.stderr[-2000:]}")
     stats["wall"] = wall
+    stats["output"] = proc.stdout + proc.stderr
     return stats
 
 

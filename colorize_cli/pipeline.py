@@ -128,14 +128,18 @@ def warm_up_compiled_compose(wait: bool = False) -> None:
 
 
 def _load_kernel() -> None:
+    import warnings
+
     try:
-        from colorize_cli import lab_kernel
-    except ImportError:  # no numba (or none for this Python): the numpy path stays
-        return
-    try:
-        out = np.empty((2, 2, 3), np.uint8)  # a first call loads (or compiles) the machine code
-        lab_kernel.compose8(np.zeros((2, 2), np.float32), *_bilinear_plan(np.zeros((2, 1, 1), np.float32), 2, 2), out)
-    except Exception:  # noqa: BLE001 - a broken JIT must never break colorizing: numpy path
+        with warnings.catch_warnings():
+            # e.g. NumbaWarning when no cache folder is writable: it then compiles in memory.
+            warnings.simplefilter("ignore")
+            from colorize_cli import lab_kernel
+
+            out = np.empty((2, 2, 3), np.uint8)  # a first call loads (or compiles) the machine code
+            plan = _bilinear_plan(np.zeros((2, 1, 1), np.float32), 2, 2)
+            lab_kernel.compose8(np.zeros((2, 2), np.float32), *plan, out)
+    except Exception:  # noqa: BLE001 - no numba, or a broken one, must never stop colorizing: numpy path
         return
     _KERNEL_STATE["kernel"] = lab_kernel
 

@@ -396,3 +396,18 @@ def test_a_failing_model_call_fails_its_photos_not_the_run(tmp_path):
     wide_ones = {f"p{i}.png" for i in range(6) if inference_shape(32, 40 + 32 * (i % 2), 64, 32)[1] == 64}
     assert len(wide_ones) == 3
     assert {p.name for p in (tmp_path / "out").iterdir()} == {f"p{i}.png" for i in range(6)} - wide_ones
+
+
+def test_without_numba_compose_stays_on_the_numpy_path(monkeypatch):
+    import sys
+
+    from colorize_cli import pipeline
+
+    monkeypatch.setattr(pipeline, "_KERNEL_STATE", {})
+    monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
+    monkeypatch.delitem(sys.modules, "colorize_cli.lab_kernel", raising=False)
+    pipeline.warm_up_compiled_compose(wait=True)
+    assert pipeline._compiled_kernel() is None
+    L = np.full((40, 30), 60.0, np.float32)
+    out = compose(L, np.full((2, 4, 3), 0.2, np.float32))
+    assert out.shape == (40, 30, 3) and np.ptp(out.astype(int), axis=-1).min() > 0
