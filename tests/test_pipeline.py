@@ -406,6 +406,9 @@ def test_without_numba_compose_stays_on_the_numpy_path(monkeypatch):
     monkeypatch.setattr(pipeline, "_KERNEL_STATE", {})
     monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
     monkeypatch.delitem(sys.modules, "colorize_cli.lab_kernel", raising=False)
+    import colorize_cli
+
+    monkeypatch.delattr(colorize_cli, "lab_kernel", raising=False)
     pipeline.warm_up_compiled_compose(wait=True)
     assert pipeline._compiled_kernel() is None
     L = np.full((40, 30), 60.0, np.float32)
