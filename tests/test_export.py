@@ -306,3 +306,15 @@ def test_python_m_export_help():
         and "--quantize" in res.stdout
         and "python -m colorize_cli.export" in res.stdout
     )
+
+
+def test_int8_ranges_use_the_percentile_only_with_enough_photos():
+    from onnxruntime.quantization import CalibrationMethod
+
+    from colorize_cli.export.variants import PERCENTILE_MIN_IMAGES, _calibration_options, calibration_ranges
+
+    few = _calibration_options(PERCENTILE_MIN_IMAGES - 1, CalibrationMethod)
+    many = _calibration_options(PERCENTILE_MIN_IMAGES, CalibrationMethod)
+    assert few == {"calibrate_method": CalibrationMethod.MinMax}
+    assert many["calibrate_method"] == CalibrationMethod.Percentile and many["extra_options"]["CalibPercentile"] > 99
+    assert calibration_ranges(3) == "min/max ranges" and "percentile" in calibration_ranges(64)

@@ -98,7 +98,13 @@ def export_checkpoint(
     first). Raises :class:`UsageError`/:class:`ModelError` for bad arguments or checkpoints.
     """
     from colorize_cli.checkpoint import load_generator
-    from colorize_cli.export.variants import PRECISIONS, calibration_images, convert_fp16, quantize_int8
+    from colorize_cli.export.variants import (
+        PRECISIONS,
+        calibration_images,
+        calibration_ranges,
+        convert_fp16,
+        quantize_int8,
+    )
 
     checkpoint, output = Path(checkpoint), Path(output)
     if precision not in PRECISIONS:
@@ -154,7 +160,7 @@ def export_checkpoint(
                         stride=config.stride,
                     )
                     note = (
-                        f"static, calibrated on {len(calib_files)} images"
+                        f"static, calibrated on {len(calib_files)} images ({calibration_ranges(len(calib_files))})"
                         if method == "static"
                         else "dynamic (no --calibration)"
                     )
