@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import warnings
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -223,10 +222,10 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
         im.seek(0)
         notes.append(f"multi-frame file: colorized frame 1 of {frames}")
     exif = _exif_bytes(im, notes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow warns on odd EXIF; we report via notes instead
-        im.load()
-        im = _apply_orientation(im, notes)
+    # Pillow may warn here (odd EXIF, ...); the CLI filters Pillow's warnings once on its main
+    # thread. No warnings.catch_warnings() here: decoders run in threads, and it is not thread-safe.
+    im.load()
+    im = _apply_orientation(im, notes)
     mode = im.mode
     alpha = None
     bit_depth = 8

@@ -128,17 +128,15 @@ def warm_up_compiled_compose(wait: bool = False) -> None:
 
 
 def _load_kernel() -> None:
-    import warnings
-
+    # No warnings.catch_warnings() here: it edits the process-wide filter list and is not
+    # thread-safe (other threads' warnings would vanish, or the filters stay changed). The CLI
+    # filters numba's warnings (e.g. an unwritable cache folder) once, on its main thread.
     try:
-        with warnings.catch_warnings():
-            # e.g. NumbaWarning when no cache folder is writable: it then compiles in memory.
-            warnings.simplefilter("ignore")
-            from colorize_cli import lab_kernel
+        from colorize_cli import lab_kernel
 
-            out = np.empty((2, 2, 3), np.uint8)  # a first call loads (or compiles) the machine code
-            plan = _bilinear_plan(np.zeros((2, 1, 1), np.float32), 2, 2)
-            lab_kernel.compose8(np.zeros((2, 2), np.float32), *plan, out)
+        out = np.empty((2, 2, 3), np.uint8)  # a first call loads (or compiles) the machine code
+        plan = _bilinear_plan(np.zeros((2, 1, 1), np.float32), 2, 2)
+        lab_kernel.compose8(np.zeros((2, 2), np.float32), *plan, out)
     except Exception:  # noqa: BLE001 - no numba, or a broken one, must never stop colorizing: numpy path
         return
     _KERNEL_STATE["kernel"] = lab_kernel

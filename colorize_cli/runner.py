@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sized
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,18 +86,29 @@ class Summary:
 
 
 class _PixelBudget:
-    """Blocks decoders while too many decoded pixels are in flight (but never starves one photo)."""
+    """Blocks decoders while too many decoded pixels are in flight (but never starves one photo).
+
+    Served in job order (``ticket``: 0, 1, 2, ... as the jobs were queued): the runner consumes
+    photos in that order, so a later photo taking the budget first could leave the one the runner
+    waits for blocked behind it, for good.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self.next_ticket = 0
         self.cond = threading.Condition()
 
-    def acquire(self, n: int, stop: threading.Event) -> None:
+    def acquire(self, n: int, stop: threading.Event, ticket: int) -> None:
         with self.cond:
-            while self.used > 0 and self.used + n > self.limit and not stop.is_set():
+            while not stop.is_set() and (
+                ticket != self.next_ticket or (self.used > 0 and self.used + n > self.limit)
+            ):
                 self.cond.wait(0.1)
             self.used += n
+            if ticket == self.next_ticket:
+                self.next_ticket += 1
+                self.cond.notify_all()
 
     def release(self, n: int) -> None:
         with self.cond:
@@ -154,7 +165,13 @@ def run_jobs(
     batch_size = options.batch_size or (8 if getattr(backend, "accelerated", False) else 1)
     stop = threading.Event()
     budget = _PixelBudget(options.pixel_budget)
-    total_jobs = len(jobs) if isinstance(jobs, Sized) else 0
+    # Photos this run will colorize (outputs that exist are skipped): the basis, with the pixels
+    # seen so far, for starting the compiled compose. Unknown for a job generator.
+    total_jobs = (
+        sum(1 for job in jobs if options.overwrite or not os.path.lexists(job.output))
+        if isinstance(jobs, Sized)
+        else 0
+    )
     probed = [0, 0]  # photos and pixels seen by load(): the basis for the compiled-compose decision
     summary = Summary()
     t0 = time.perf_counter()
@@ -173,11 +190,15 @@ def run_jobs(
             if on_result is not None:
                 on_result(result)
 
-    def load(job: Job) -> _Loaded:
+    def load(job: Job, ticket: int) -> _Loaded:
         started = time.perf_counter()
-        if on_start is not None:
-            on_start(job)
-        pil_format_for(job.output)  # an unwritable output type fails now, before any decoding
+        try:
+            if on_start is not None:
+                on_start(job)
+            pil_format_for(job.output)  # an unwritable output type fails now, before any decoding
+        except BaseException:
+            budget.acquire(0, stop, ticket)  # give up this photo's turn, so the next ones get theirs
+            raise
         pixels = 0
         with contextlib.suppress(Exception):
             with Image.open(job.source) as probe:  # header only: reserve memory before decoding
@@ -191,8 +212,9 @@ def run_jobs(
             # when they pay back its start-up (it loads while this photo decodes).
             ahead = pixels + probed[1] / probed[0] * max(0, total_jobs - probed[0])
         if ahead >= _JIT_MIN_PIXELS:
-            warm_up_compiled_compose()
-        budget.acquire(pixels, stop)
+            with contextlib.suppress(Exception):  # an optimization: never a reason to fail a photo
+                warm_up_compiled_compose()
+        budget.acquire(pixels, stop, ticket)
         try:
             if stop.is_set():
                 raise InputError("not started: the run was stopped")
@@ -244,9 +266,10 @@ def run_jobs(
     prefetch = max(2 * batch_size, workers + 1)
     job_iter = iter(jobs)
     exhausted = False
+    tickets = 0  # budget turns, in queue order
 
     def refill() -> None:
-        nonlocal exhausted
+        nonlocal exhausted, tickets
         while not exhausted and not stop.is_set() and len(pending) < prefetch:
             job = next(job_iter, None)
             if job is None:
@@ -255,7 +278,8 @@ def run_jobs(
             if not options.overwrite and os.path.lexists(job.output):
                 report(FileResult(job, "skipped", notes=["output exists"]))
                 continue
-            pending.append((job, decode_pool.submit(load, job)))
+            pending.append((job, decode_pool.submit(load, job, tickets)))
+            tickets += 1
 
     def drain_writes(block_until: int) -> None:
         while writes and (len(writes) > block_until or writes[0][1].done()):
@@ -292,6 +316,11 @@ def run_jobs(
                 job, fut = pending[0]
                 if batch and (not fut.done()):
                     break
+                # While this photo decodes, hand finished model calls to the writers: their
+                # writes give back the budget the photo may be waiting for.
+                while not fut.done() and inferring:
+                    wait([fut, inferring[0][1]], return_when=FIRST_COMPLETED)
+                    collect_inference(block_until=len(inferring))
                 try:
                     item = fut.result()
                 except Exception as exc:  # noqa: BLE001

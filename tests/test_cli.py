@@ -277,3 +277,26 @@ def test_engine_threads_leave_cores_to_the_photo_threads(photo_dir, tmp_path, mo
     seen.clear()
     result = run([photo_dir / "a.jpg", "-o", tmp_path / "o1", "--model", tiny_models["onnx"], *args])
     assert result.exit_code == 0 and seen == [None if not args else want]  # one photo: all cores
+
+
+def test_accelerator_guess_needs_a_visible_device_and_a_gpu_torch_build(tmp_path, monkeypatch):
+    import importlib.machinery
+    import os
+
+    import colorize_cli.backends as backends
+
+    monkeypatch.setattr(backends.sys, "platform", "linux")
+    torch_dir = tmp_path / "torch"
+    (torch_dir / "lib").mkdir(parents=True)
+    spec = importlib.machinery.ModuleSpec("torch", None, is_package=True)
+    spec.submodule_search_locations = [str(torch_dir)]
+    monkeypatch.setattr(backends.importlib.util, "find_spec", lambda name: spec if name == "torch" else None)
+    real_exists = os.path.exists
+    nodes: set[str] = set()
+    monkeypatch.setattr(backends.os.path, "exists", lambda p: p in nodes or (p not in ("/dev/nvidiactl", "/dev/kfd") and real_exists(p)))
+    (torch_dir / "lib" / "libtorch_cuda.so").write_bytes(b"")
+    assert not backends.accelerator_likely()  # a GPU build, but no device visible (a plain container)
+    nodes.add("/dev/nvidiactl")
+    assert backends.accelerator_likely()
+    (torch_dir / "lib" / "libtorch_cuda.so").unlink()
+    assert not backends.accelerator_likely()  # a device, but CPU-only torch: ONNX Runtime is faster

@@ -318,3 +318,17 @@ def test_int8_ranges_use_the_percentile_only_with_enough_photos():
     assert few == {"calibrate_method": CalibrationMethod.MinMax}
     assert many["calibrate_method"] == CalibrationMethod.Percentile and many["extra_options"]["CalibPercentile"] > 99
     assert calibration_ranges(3) == "min/max ranges" and "percentile" in calibration_ranges(64)
+
+
+def test_percentile_calibration_prints_nothing(exported, tmp_path, capsys):
+    """ONNX Runtime's histogram calibrator print()s progress; export output stays ours alone."""
+    from colorize_cli.export.variants import PERCENTILE_MIN_IMAGES, quantize_int8
+
+    files = []
+    for i in range(PERCENTILE_MIN_IMAGES):
+        L = verify.photo_like_l(64 + 3 * i, 80 - 2 * i, seed=i)
+        files.append(tmp_path / f"c{i}.png")
+        Image.fromarray(np.round(L * 2.55).astype(np.uint8), "L").save(files[-1])
+    quantize_int8(exported["mobilenet_unet"], tmp_path / "q.onnx", calibration=files, size=64, stride=32)
+    assert (tmp_path / "q.onnx").is_file()
+    assert capsys.readouterr().out == ""

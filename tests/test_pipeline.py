@@ -414,3 +414,50 @@ def test_without_numba_compose_stays_on_the_numpy_path(monkeypatch):
     L = np.full((40, 30), 60.0, np.float32)
     out = compose(L, np.full((2, 4, 3), 0.2, np.float32))
     assert out.shape == (40, 30, 3) and np.ptp(out.astype(int), axis=-1).min() > 0
+
+
+@pytest.mark.parametrize("workers, model_calls", [(1, 2), (2, 2), (2, 1), (3, 2)])
+def test_photos_bigger_than_half_the_pixel_budget_never_hang(tmp_path, workers, model_calls):
+    """Budget for one photo at a time: decoders are served in job order, and finished model calls
+    reach the writers (who give the budget back) while the runner waits for the next decode."""
+    import faulthandler
+    import time
+
+    from colorize_cli.jobs import plan_jobs
+    from colorize_cli.runner import RunOptions, run_jobs
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        make_photo(100, 100, seed=i, mode="L").save(src / f"p{i}.png")  # 10,000 pixels each
+    backend = ConstantBackend()
+    real_predict = backend.predict
+    backend.predict = lambda L: (time.sleep(0.05), real_predict(L))[1]  # slow model: calls overlap
+    jobs, _ = plan_jobs([src], tmp_path / "out")
+    faulthandler.dump_traceback_later(60, exit=True)  # a hang fails loudly instead of stalling CI
+    try:
+        options = RunOptions(workers=workers, model_calls=model_calls, pixel_budget=15_000, batch_size=1)
+        summary = run_jobs(jobs, backend, options)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert (summary.done, summary.failed) == (6, 0)
+
+
+def test_a_resumed_run_does_not_count_skipped_photos_for_the_warm_up(tmp_path, monkeypatch):
+    from colorize_cli import runner
+    from colorize_cli.jobs import plan_jobs
+
+    calls = []
+    monkeypatch.setattr(runner, "warm_up_compiled_compose", lambda: calls.append(1))
+    monkeypatch.setattr(runner, "_JIT_MIN_PIXELS", 50_000)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    for i in range(16):  # 16 x 4096 pixels would start it; 2 left to do must not
+        Image.new("L", (64, 64), 128).save(src / f"p{i}.png")
+        if i >= 2:
+            (out / f"p{i}.png").write_bytes(b"done before")
+    jobs, _ = plan_jobs([src], out)
+    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions())
+    assert (summary.done, summary.skipped) == (2, 14)
+    assert calls == []

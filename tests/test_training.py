@@ -277,3 +277,19 @@ def test_save_every_writes_checkpoints_at_its_cadence(tmp_path, monkeypatch):
     tr.run()
     assert saved == [2, 4, 5]  # every 2nd epoch, and the last (validated, so also a best.pt)
     assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["epoch"] == 5
+
+
+def test_resume_of_a_fine_tune_needs_no_init_generator_file(tmp_path):
+    from colorize_cli.checkpoint import make_checkpoint, save_checkpoint
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos")
+    cfg = tiny_config(data, **TINY_UNET)
+    model_file = tmp_path / "model.pt"
+    save_checkpoint(model_file, make_checkpoint(build_generator(cfg.generator_config()), cfg.generator_config()))
+    quiet = dict(progress=False, log=lambda m: None)
+    Trainer(cfg.replace(init_generator=str(model_file)), tmp_path / "run", **quiet).run()
+    model_file.unlink()  # the starting weights are in last.pt now
+    resumed = Trainer(cfg.replace(init_generator=str(model_file), epochs=2), tmp_path / "run", resume=True, **quiet)
+    assert resumed.epoch == 1
+    resumed.run()

@@ -50,12 +50,22 @@ def has_package(name: str) -> bool:
 def accelerator_likely() -> bool:
     """Whether torch would find a GPU, judged without importing torch (about 1 s and 300 MB).
 
-    Linux: an NVIDIA driver (``/proc/driver/nvidia/version``) or AMD ROCm (``/dev/kfd``);
-    macOS: Apple silicon (MPS). ``--device`` or ``--backend`` overrides the guess.
+    macOS: Apple silicon (MPS). Elsewhere: a GPU device node this process can see (NVIDIA's
+    ``/dev/nvidiactl``, AMD ROCm's ``/dev/kfd``: absent in a container given no GPU, unlike
+    ``/proc/driver/nvidia``) and a torch build with GPU libraries (``torch/lib/libtorch_cuda*``
+    or ``libtorch_hip*``; the CPU-only wheels have neither). ``--device`` or ``--backend``
+    overrides the guess.
     """
     if sys.platform == "darwin":
         return platform.machine() == "arm64"
-    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/kfd")
+    if not (os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/kfd")):
+        return False
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        lib = Path(folder) / "lib"
+        if any(lib.glob("libtorch_cuda*")) or any(lib.glob("libtorch_hip*")) or any(lib.glob("torch_cuda*.dll")):
+            return True
+    return False
 
 
 def _choose_backend(backend: str, model: Path | None, device: str = "auto") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -179,6 +180,7 @@ def colorize_command(
         # Pillow warns (on stderr, mid-log) about things like a damaged EXIF block while opening
         # a file; the file still colorizes, so keep the log to one line per file.
         warnings.filterwarnings("ignore", module="PIL")
+        warnings.filterwarnings("ignore", module="numba")  # e.g. an unwritable cache: it just recompiles
     if null and files_from is None:
         raise UsageError("-0/--null only applies to --files-from")
     listed = read_file_list(files_from, null=null) if files_from is not None else []
@@ -188,13 +190,15 @@ def colorize_command(
     jobs, warnings = plan_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed)
     if shard_k_n:
         jobs = shard_jobs(jobs, *shard_k_n)
-    if len(jobs) >= 64:
+    # Photos this run will colorize: a rerun skips the outputs that exist.
+    todo = len(jobs) if overwrite else sum(1 for job in jobs if not os.path.lexists(job.output))
+    if todo >= 64:
         # Likely to pay back the compiled compose (the runner decides from pixel counts too): start
         # loading it now, beside the model's load, on a core that would otherwise wait.
         from colorize_cli.pipeline import warm_up_compiled_compose
 
         warm_up_compiled_compose()
-    if threads is None and len(jobs) > 1:
+    if threads is None and todo > 1:
         # Several photos overlap: the engine's own threads would compete with the threads that
         # decode, compose and encode the others, and the runner makes two model calls at once on a
         # CPU. A quarter of the cores per call (at least 1) measured fastest on 2 cores

@@ -16,6 +16,7 @@ hash of the PyTorch weights the fp32 model was exported from.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import warnings
@@ -211,16 +212,18 @@ def quantize_int8(
             prepped = Path(src)
         if calibration:
             reader = ImageCalibrationReader(calibration, size, stride)
-            quantize_static(
-                str(prepped),
-                str(dst),
-                reader,
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                **_calibration_options(len(calibration), CalibrationMethod),
-            )
+            # The histogram calibrator print()s its progress: keep it out of the command's output.
+            with contextlib.redirect_stdout(io.StringIO()):
+                quantize_static(
+                    str(prepped),
+                    str(dst),
+                    reader,
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    **_calibration_options(len(calibration), CalibrationMethod),
+                )
             method = "static"
         else:
             quantize_dynamic(

@@ -112,8 +112,8 @@ class TrainConfig:
             raise ValueError("val_fraction must be in (0, 1)")
         if self.batch_size < 1 or self.epochs < 0 or self.crop_size < 32:
             raise ValueError("batch_size must be >= 1, epochs >= 0 and crop_size >= 32")
-        if self.save_every < 1 or self.val_every < 1:
-            raise ValueError("save_every and val_every must be >= 1")
+        if self.save_every < 1:
+            raise ValueError("save_every must be >= 1")
         object.__setattr__(self, "data_dirs", tuple(str(d) for d in self.data_dirs))
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
         object.__setattr__(self, "crop_scale", tuple(float(c) for c in self.crop_scale))

@@ -123,6 +123,7 @@ class Trainer:
         self.device = self._pick_device()
         seed_everything(cfg.seed + self.dist.rank * 0)  # same init on all ranks (DDP also broadcasts)
         self.gcfg = cfg.generator_config()
+        self.resuming = resume
         self._setup_data()
         self._setup_models()
         self.epoch = 0
@@ -192,7 +193,9 @@ class Trainer:
     def _setup_models(self) -> None:
         cfg = self.cfg
         # Fine-tuning starts from a model file's weights: the ImageNet encoder is not needed then.
-        pretrained = cfg.pretrained_encoder and cfg.arch == "mobilenet_unet" and not cfg.init_generator
+        # A resumed run takes every weight from its last.pt (the --init-generator file may be gone).
+        fresh = not cfg.init_generator and not self.resuming
+        pretrained = cfg.pretrained_encoder and cfg.arch == "mobilenet_unet" and fresh
         try:
             G = build_generator(self.gcfg, pretrained_encoder=pretrained)
         except (OSError, RuntimeError) as exc:  # URLError is an OSError
@@ -206,7 +209,7 @@ class Trainer:
                 for name, child in G.named_children():
                     if name != "stages" or not pretrained:
                         init_weights(child)
-        if cfg.init_generator:
+        if cfg.init_generator and not self.resuming:
             self._init_generator_from(G, Path(cfg.init_generator))
         Dnet = init_weights(PatchDiscriminator(3, cfg.disc_filters, cfg.disc_n_down))
         if cfg.sync_bn and self.dist.enabled:
