@@ -178,28 +178,12 @@ def lab_to_rgb_preserving_l(L: np.ndarray, ab: np.ndarray, iterations: int = GAM
     return linear_to_srgb(rgb_lin)
 
 
-_SRGB8_LUT_SIZE = 1 << 16
-_SRGB8_LUT: np.ndarray | None = None
+_SRGB8_LUT_SIZE = 1 << 16  # entries of the linear -> 8-bit sRGB table (see _srgb8_lut_mid)
 
 
-def _srgb8_lut() -> np.ndarray:
-    """Linear light quantized to 16 bits -> 8-bit sRGB code (exact to < 0.06 of a code)."""
-    global _SRGB8_LUT
-    if _SRGB8_LUT is None:
-        lin = np.arange(_SRGB8_LUT_SIZE, dtype=np.float64) / (_SRGB8_LUT_SIZE - 1)
-        enc = np.where(lin > 0.0031308, 1.055 * lin ** (1.0 / 2.4) - 0.055, lin * 12.92)
-        _SRGB8_LUT = np.round(enc * 255.0).astype(np.uint8)
-    return _SRGB8_LUT
-
-
-def _encode_plane(lin: np.ndarray, dtype) -> np.ndarray:
-    """Linear plane (clipped in place to [0, 1]) -> sRGB codes of ``dtype`` (uint8 or uint16)."""
+def _encode_plane16(lin: np.ndarray) -> np.ndarray:
+    """Linear plane (clipped in place to [0, 1]) -> 16-bit sRGB codes (the 8-bit path is Srgb8Writer)."""
     np.clip(lin, 0.0, 1.0, out=lin)
-    if dtype == np.uint8:
-        # A table lookup replaces pow() (the costliest step of the whole composition).
-        lin *= _SRGB8_LUT_SIZE - 1
-        lin += 0.5
-        return _srgb8_lut()[lin.astype(np.uint16)]
     enc = linear_to_srgb(lin)
     enc *= 65535.0
     enc += 0.5
@@ -248,7 +232,7 @@ def join_l_ab(L: np.ndarray, a: np.ndarray, b: np.ndarray, *, dtype=np.uint8) ->
         r[bad], g[bad], bl[bad] = _planes_to_linear(lb, ab[:, 0], ab[:, 1])
     out = np.empty(L.shape + (3,), dtype=dtype)
     for i, plane in enumerate((r, g, bl)):
-        out[..., i] = _encode_plane(plane, dtype)
+        out[..., i] = _encode_plane16(plane)
     return out
 
 
@@ -278,8 +262,7 @@ def _srgb8_lut_mid() -> np.ndarray:
     """``k = trunc(linear * 65535)`` (0..65535) -> 8-bit sRGB code of the bin's centre ``(k + 0.5) / 65535``.
 
     Indexing by truncation (a free side effect of the float->uint16 cast) rather than rounding:
-    the centre of each bin is tabulated instead, so the error stays < 0.06 of a code as in
-    :func:`_srgb8_lut`. Values within the gamut tolerance below 0 truncate to 0, above 1 to 65535.
+    the centre of each bin is tabulated instead, so the error stays < 0.06 of a code. Values within the gamut tolerance below 0 truncate to 0, above 1 to 65535.
     """
     global _SRGB8_LUT_MID
     if _SRGB8_LUT_MID is None:
