@@ -149,6 +149,11 @@ def _check_conflicts(jobs: list[Job]) -> None:
         jobs[:] = list(unique.values())
 
 
+def needs_output(job: Job, overwrite: bool) -> bool:
+    """Whether a run colorizes ``job``: its output does not exist yet (or ``overwrite``)."""
+    return overwrite or not os.path.lexists(job.output)
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``"K/N"`` -> ``(K, N)`` with ``1 <= K <= N``."""
     try:

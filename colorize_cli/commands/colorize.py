@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import threading
 from pathlib import Path
@@ -171,7 +170,7 @@ def colorize_command(
     from colorize_cli.backends import cpu_threads, open_backend
     from colorize_cli.errors import UsageError
     from colorize_cli.fsutil import clean_orphan_temps
-    from colorize_cli.jobs import parse_shard, plan_jobs, read_file_list, shard_jobs
+    from colorize_cli.jobs import needs_output, parse_shard, plan_jobs, read_file_list, shard_jobs
     from colorize_cli.runner import RunOptions, run_jobs
 
     if not verbose:
@@ -191,7 +190,7 @@ def colorize_command(
     if shard_k_n:
         jobs = shard_jobs(jobs, *shard_k_n)
     # Photos this run will colorize: a rerun skips the outputs that exist.
-    todo = len(jobs) if overwrite else sum(1 for job in jobs if not os.path.lexists(job.output))
+    todo = sum(needs_output(job, overwrite) for job in jobs)
     if todo >= 64:
         # Likely to pay back the compiled compose (the runner decides from pixel counts too): start
         # loading it now, beside the model's load, on a core that would otherwise wait.
