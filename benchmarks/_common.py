@@ -98,5 +98,15 @@ def run_cli(args: list[str]) -> dict:
     return stats
 
 
+def folder_args(ap, count: int, *, models: bool = True) -> None:
+    """The options every folder benchmark takes: photo count and size, and optionally the models."""
+    ap.add_argument("--count", type=int, default=count)
+    ap.add_argument("--width", type=int, default=1500)
+    ap.add_argument("--height", type=int, default=1000)
+    if models:
+        ap.add_argument("--model-pt", type=Path)
+        ap.add_argument("--model-onnx", type=Path)
+
+
 def tempdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("BENCH_TMP")))

@@ -12,18 +12,13 @@ from __future__ import annotations
 import argparse
 import platform
 import shutil
-from pathlib import Path
 
-from _common import default_models, make_folder, run_cli, tempdir
+from _common import default_models, folder_args, make_folder, run_cli, tempdir
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--count", type=int, default=100)
-    ap.add_argument("--width", type=int, default=1500)
-    ap.add_argument("--height", type=int, default=1000)
-    ap.add_argument("--model-pt", type=Path)
-    ap.add_argument("--model-onnx", type=Path)
+    folder_args(ap, 100)
     ap.add_argument("--backends", default="onnx,torch,onnx-int8", help="onnx, torch, onnx-int8 (bundled int8)")
     ap.add_argument("--extra", default="", help="extra CLI arguments, e.g. '--batch-size 8'")
     args = ap.parse_args()

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import torch
-from _common import default_models, make_folder, run_cli, tempdir
+from _common import default_models, folder_args, make_folder, run_cli, tempdir
 from PIL import Image
 
 
@@ -43,9 +43,7 @@ def seed_path(files, out_dir) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--count", type=int, default=100)
-    ap.add_argument("--width", type=int, default=1500)
-    ap.add_argument("--height", type=int, default=1000)
+    folder_args(ap, 100, models=False)
     args = ap.parse_args()
     work = tempdir("bench_seed_")
     src = make_folder(work / "in", args.count, args.width, args.height)

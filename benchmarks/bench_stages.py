@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import default_models, make_folder, tempdir
+from _common import default_models, folder_args, make_folder, tempdir
 from PIL import Image
 
 
@@ -32,11 +31,7 @@ def per_image(fn, items) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--count", type=int, default=20)
-    ap.add_argument("--width", type=int, default=1500)
-    ap.add_argument("--height", type=int, default=1000)
-    ap.add_argument("--model-onnx", type=Path)
-    ap.add_argument("--model-pt", type=Path)
+    folder_args(ap, 20)
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
