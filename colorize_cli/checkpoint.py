@@ -50,12 +50,16 @@ def unwrap_model(model):
 
 def make_checkpoint(generator, config: GeneratorConfig, **extra: Any) -> dict[str, Any]:
     """The dict :func:`save_checkpoint` writes; ``extra`` adds training/resume state or metadata."""
+    return _checkpoint_dict(config, clean_state_dict(unwrap_model(generator).state_dict()), **extra)
+
+
+def _checkpoint_dict(config: GeneratorConfig, state: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ckpt: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
         "package_version": __version__,
         "generator_config": config.to_dict(),
-        "generator": clean_state_dict(unwrap_model(generator).state_dict()),
+        "generator": state,
     }
     ckpt.update(extra)
     return ckpt
@@ -137,11 +141,4 @@ def generator_only(ckpt: dict[str, Any], *, source: str = "", infer_size: int | 
         "train_config": ckpt.get("train_config", {}),
         "val": (ckpt.get("meta") or {}).get("val", {}),
     }
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "package_version": __version__,
-        "generator_config": GeneratorConfig.from_dict(config).to_dict(),
-        "generator": dict(ckpt["generator"]),
-        "meta": meta,
-    }
+    return _checkpoint_dict(GeneratorConfig.from_dict(config), dict(ckpt["generator"]), meta=meta)

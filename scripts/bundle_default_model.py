@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from colorize_cli.checkpoint import generator_only, make_checkpoint, read_checkpoint, save_checkpoint
+from colorize_cli.checkpoint import generator_only, read_checkpoint, save_checkpoint
 from colorize_cli.models import GeneratorConfig, build_generator
 
 ASSETS = Path(__file__).resolve().parents[1] / "colorize_cli" / "assets"
@@ -30,12 +30,10 @@ def main() -> None:
     args = ap.parse_args()
 
     ckpt = generator_only(read_checkpoint(args.checkpoint), source=args.checkpoint.name, infer_size=args.infer_size)
-    config = GeneratorConfig.from_dict(ckpt["generator_config"])
-    model = build_generator(config)
-    model.load_state_dict(ckpt["generator"])
+    build_generator(GeneratorConfig.from_dict(ckpt["generator_config"])).load_state_dict(ckpt["generator"])  # they fit
     ASSETS.mkdir(parents=True, exist_ok=True)
     pt = ASSETS / "default.pt"
-    save_checkpoint(pt, make_checkpoint(model.eval(), config, meta=ckpt["meta"]))
+    save_checkpoint(pt, ckpt)
     print(f"wrote {pt} ({pt.stat().st_size / 1e6:.1f} MB)")
 
     from click.testing import CliRunner
