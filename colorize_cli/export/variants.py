@@ -103,8 +103,8 @@ class ImageCalibrationReader:
     """A ``CalibrationDataReader``: one network input per photo, as the colorize pipeline makes it.
 
     Each photo is decoded to full-resolution L* (:func:`colorize_cli.imagefile.decode_image`),
-    center-cropped to a square and resized to ``(1, 1, size, size)`` (``size`` rounded to the
-    stride): what the model sees at ``size``, at one shape for all photos, because ONNX Runtime's
+    center-cropped to a square and turned into the input the model sees at ``size``
+    (:func:`colorize_cli.pipeline.network_input`): one shape for all photos, because ONNX Runtime's
     histogram calibrators (percentile) stack the activations of all inputs.
     """
 
@@ -115,12 +115,10 @@ class ImageCalibrationReader:
         self._iter: Iterator[dict[str, np.ndarray]] | None = None
 
     def _inputs(self) -> Iterator[dict[str, np.ndarray]]:
-        from colorize_cli import lab
         from colorize_cli.errors import InputError
         from colorize_cli.imagefile import decode_image
-        from colorize_cli.pipeline import resize_plane
+        from colorize_cli.pipeline import network_input
 
-        side = max(self.stride, round(self.size / self.stride) * self.stride)
         for path in self.files:
             try:
                 L = decode_image(path).L
@@ -129,8 +127,8 @@ class ImageCalibrationReader:
             h, w = L.shape
             n = min(h, w)
             square = L[(h - n) // 2 : (h - n) // 2 + n, (w - n) // 2 : (w - n) // 2 + n]
-            x = lab.normalize_l(resize_plane(square, (side, side)))
-            yield {INPUT_NAME: np.ascontiguousarray(x[None, None], dtype=np.float32)}
+            x = network_input(square, self.size, self.stride)  # the same (1, side, side) for every photo
+            yield {INPUT_NAME: np.ascontiguousarray(x[None], dtype=np.float32)}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._iter is None:
