@@ -43,6 +43,12 @@ class GeneratorConfig:
         # JSON turns tuples into lists; keep the dataclass hashable and comparable.
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
 
+    def network_shape(self) -> dict[str, Any]:
+        """The fields that decide this architecture's layers and weights (not how it is trained or run)."""
+        per_arch = {"unet": ("num_filters", "n_down", "dropout"), "mobilenet_unet": ("width_mult", "decoder_channels")}
+        d = self.to_dict()
+        return {k: d[k] for k in ("arch", "in_channels", "out_channels") + per_arch.get(self.arch, ())}
+
     @property
     def default_size(self) -> int:
         """The inference size used when the user gives no ``--size``."""

@@ -262,11 +262,8 @@ class Trainer:
         """Load a model file's generator weights into ``G`` (fine-tuning); the architectures must match."""
         ckpt = read_checkpoint(path)
         theirs = GeneratorConfig.from_dict(dict(ckpt["generator_config"])).to_dict()
-        ours = self.gcfg.to_dict()
-        # The fields that shape this architecture's network (train/infer sizes only describe use).
-        shape = {"unet": ("num_filters", "n_down", "dropout"), "mobilenet_unet": ("width_mult", "decoder_channels")}
-        fields = ("arch", "in_channels", "out_channels") + shape.get(ours["arch"], ())
-        diff = [k for k in fields if ours.get(k) != theirs.get(k)]
+        ours = self.gcfg.network_shape()
+        diff = [k for k in ours if ours[k] != theirs.get(k)]
         if diff:
             detail = ", ".join(f"{k}: file {theirs.get(k)!r}, run {ours.get(k)!r}" for k in diff)
             raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
