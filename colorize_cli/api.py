@@ -32,7 +32,7 @@ def colorize_image(
     """
     backend = backend or open_backend()
     decoded = decode_image(image, max_pixels=max_pixels)
-    pixels = colorize_array(decoded.L, backend, size=size, alpha=decoded.alpha, bit_depth=8)
+    pixels = colorize_array(decoded.lightness, backend, size=size, alpha=decoded.alpha, bit_depth=8)
     return Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[-1] == 4 else "RGB")
 
 

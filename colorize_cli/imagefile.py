@@ -12,7 +12,6 @@ import io
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,12 +44,14 @@ _SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
 _ORIENTATION_TAG = 0x0112
 
 
-@dataclass
 class DecodedImage:
     """A decoded photo, reduced to what colorization needs.
 
     Attributes:
-        L: ``(H, W)`` float32 L* in [0, 100] at full resolution, orientation applied.
+        L: ``(H, W)`` float32 L* in [0, 100] at full resolution, orientation applied. For an 8-bit
+            gray photo it is computed from ``gray8`` on first access (the CLI never needs it).
+        gray8: ``(H, W)`` uint8 sRGB-encoded gray codes when the photo is 8-bit gray, else None.
+            The same lightness as ``L``, exactly (one L* per code), in a quarter of the memory.
         alpha: ``(H, W)`` uint8 or uint16 alpha, or None.
         bit_depth: 8 or 16 (16 for 16-bit/32-bit gray sources; selects 16-bit PNG/TIFF output).
         exif: EXIF bytes to write back (orientation reset to 1), or None.
@@ -58,17 +59,43 @@ class DecodedImage:
         notes: remarks for the report (first frame of many used, EXIF dropped, ...).
     """
 
-    L: np.ndarray
-    alpha: np.ndarray | None = None
-    bit_depth: int = 8
-    exif: bytes | None = None
-    format: str | None = None
-    notes: list[str] = field(default_factory=list)
+    def __init__(
+        self,
+        L: np.ndarray | None = None,
+        alpha: np.ndarray | None = None,
+        bit_depth: int = 8,
+        exif: bytes | None = None,
+        format: str | None = None,  # noqa: A002 - Pillow's name for it
+        notes: list[str] | None = None,
+        *,
+        gray8: np.ndarray | None = None,
+    ) -> None:
+        if L is None and gray8 is None:
+            raise ValueError("DecodedImage needs L or gray8")
+        self._L = L
+        self.gray8 = gray8
+        self.alpha = alpha
+        self.bit_depth = bit_depth
+        self.exif = exif
+        self.format = format
+        self.notes = [] if notes is None else notes
+
+    @property
+    def L(self) -> np.ndarray:
+        if self._L is None:
+            self._L = _gray_to_l(self.gray8, 255)
+        return self._L
+
+    @property
+    def lightness(self) -> np.ndarray:
+        """What the pipeline takes: ``gray8`` when there is one (cheaper to resize and join), else ``L``."""
+        return self.gray8 if self.gray8 is not None else self.L
 
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)``."""
-        return int(self.L.shape[1]), int(self.L.shape[0])
+        plane = self.lightness
+        return int(plane.shape[1]), int(plane.shape[0])
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -94,14 +121,9 @@ def pil_format_for(path: str | os.PathLike) -> str:
 
 
 # --- decoding --------------------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _l_lut(max_value: int) -> np.ndarray:
-    """Gray code 0..max_value (sRGB-encoded) -> L*; exact and cheap for 8- and 16-bit grays."""
-    return lab.luminance_to_l(lab.linear_lut(max_value))
-
-
 def _gray_to_l(gray: np.ndarray, max_value: int) -> np.ndarray:
-    return _l_lut(max_value)[gray]
+    """Gray codes 0..max_value (sRGB-encoded) -> L*; exact and cheap for 8- and 16-bit grays."""
+    return lab.gray_l_lut(max_value)[gray]
 
 
 def _rgb8_to_l(rgb: np.ndarray) -> np.ndarray:
@@ -254,7 +276,9 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
         if mode == "LA":
             alpha = np.ascontiguousarray(arr[..., 1])
             arr = arr[..., 0]
-        L = _gray_to_l(arr, 255)
+        return DecodedImage(
+            gray8=np.ascontiguousarray(arr), alpha=alpha, bit_depth=8, exif=exif, format=fmt, notes=notes
+        )
     elif mode.startswith("I;16") or mode == "I":
         arr = np.asarray(im)
         if mode == "I":

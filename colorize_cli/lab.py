@@ -91,6 +91,17 @@ def linear_lut(max_value: int) -> np.ndarray:
     return lut
 
 
+_GRAY_L_LUT_CACHE: dict[int, np.ndarray] = {}
+
+
+def gray_l_lut(max_value: int) -> np.ndarray:
+    """Lookup table: sRGB-encoded gray code ``0..max_value`` -> float32 L* in [0, 100] (exact)."""
+    lut = _GRAY_L_LUT_CACHE.get(max_value)
+    if lut is None:
+        lut = _GRAY_L_LUT_CACHE[max_value] = luminance_to_l(linear_lut(max_value)).astype(np.float32)
+    return lut
+
+
 # --- CIE L* <-> relative luminance Y -------------------------------------------------------------
 def _f(t: np.ndarray) -> np.ndarray:
     """The CIE Lab companding function of a white-normalized tristimulus value."""

@@ -39,15 +39,19 @@ def compose8(
     """Write sRGB codes into ``out[..., :3]``.
 
     Args:
-        L: ``(H, W)`` float32 L* in [0, 100].
+        L: ``(H, W)`` float32 L* in [0, 100], or uint8 sRGB-encoded gray codes (looked up per
+            row into the same float32 L* the numpy path gets from :func:`colorize_cli.lab.gray_l_lut`).
         wide: ``(2, h, W)`` float32 a*, b* of the network, already upsampled along the width.
         step: ``(2, h, W)`` float32 row differences of ``wide`` (0 on the last row).
         y0, wy: ``(H,)`` source row index (intp) and weight (float32) of each output row.
         out: ``(H, W, 3 or 4)`` uint8, C-contiguous; a 4th (alpha) channel is left untouched.
     """
+    if L.dtype == np.uint8:
+        plane, l_of_code = np.ascontiguousarray(L), lab.gray_l_lut(255)
+    else:
+        plane, l_of_code = np.ascontiguousarray(L, dtype=np.float32), None
     _compose8(
-        np.ascontiguousarray(L, dtype=np.float32), wide, step, y0, wy, out, lab._srgb8_lut_mid(),
-        lab._RGB8_FROM_XYZ, lab.GAMUT_ITERATIONS,
+        plane, l_of_code, wide, step, y0, wy, out, lab._srgb8_lut_mid(), lab._RGB8_FROM_XYZ, lab.GAMUT_ITERATIONS
     )
 
 
@@ -67,16 +71,22 @@ def _rgb_at(fy, y, fa, fb, scale, m):
 
 
 @numba.njit(cache=True, nogil=True)
-def _compose8(L, wide, step, y0, wy, out, lut, m, iterations):
+def _compose8(L, l_of_code, wide, step, y0, wy, out, lut, m, iterations):
     height, width = L.shape
     m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
     m10, m11, m12 = m[1, 0], m[1, 1], m[1, 2]
     m20, m21, m22 = m[2, 0], m[2, 1], m[2, 2]
-    buf = np.empty((5, width), np.float32)  # R, G, B (x65535), a*, b* of one row
+    buf = np.empty((6, width), np.float32)  # R, G, B (x65535), a*, b*, L* of one row
     for row in range(height):
         i, t = y0[row], wy[row]
-        Lr, wa, wb, sa, sb = L[row], wide[0, i], wide[1, i], step[0, i], step[1, i]
-        rr, gr, br, ar, bbr = buf[0], buf[1], buf[2], buf[3], buf[4]
+        wa, wb, sa, sb = wide[0, i], wide[1, i], step[0, i], step[1, i]
+        rr, gr, br, ar, bbr, Lr = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5]
+        if l_of_code is None:  # float L* (numba compiles this branch away for gray codes, and back)
+            Lr[:] = L[row]
+        else:
+            codes = L[row]
+            for c in range(width):
+                Lr[c] = l_of_code[codes[c]]
         for c in range(width):  # pass 1: no branches but selects
             a = wa[c] + sa[c] * t
             b = wb[c] + sb[c] * t

@@ -47,18 +47,36 @@ def inference_shape(height: int, width: int, size: int, stride: int) -> tuple[in
 
 
 def resize_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize a float32 ``(H, W)`` plane to ``shape`` = ``(h, w)`` (antialiased when shrinking)."""
+    """Resize an ``(H, W)`` float32 or uint8 plane to ``shape`` = ``(h, w)`` (antialiased when
+    shrinking); the result has the input's dtype."""
     h, w = shape
+    if plane.dtype == np.uint8:
+        if plane.shape == (h, w):
+            return plane
+        im = Image.fromarray(np.ascontiguousarray(plane), mode="L")
+        return np.asarray(im.resize((w, h), Image.Resampling.BILINEAR))
     if plane.shape == (h, w):
         return plane.astype(np.float32, copy=False)
     im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F")
     return np.asarray(im.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
+def as_l_star(plane: np.ndarray) -> np.ndarray:
+    """The photo's lightness as float32 L* in [0, 100]: ``plane`` itself, or its uint8 gray codes looked up."""
+    if plane.dtype == np.uint8:
+        return lab.gray_l_lut(255)[plane]
+    return plane.astype(np.float32, copy=False)
+
+
 def network_input(L: np.ndarray, size: int, stride: int) -> np.ndarray:
-    """Full-resolution L* ``(H, W)`` -> normalized network input ``(1, h, w)`` float32 in [-1, 1]."""
+    """The photo's lightness ``(H, W)`` -> normalized network input ``(1, h, w)`` float32 in [-1, 1].
+
+    ``L`` is float32 L* in [0, 100] or, for an 8-bit gray photo, its uint8 sRGB-encoded gray
+    codes: those are resized as codes (like the training photos, resized as 8-bit RGB) and then
+    looked up, which is ~5x cheaper than making and resizing a full-resolution L* plane.
+    """
     shape = inference_shape(L.shape[0], L.shape[1], size, stride)
-    return lab.normalize_l(resize_plane(L, shape))[None]
+    return lab.normalize_l(as_l_star(resize_plane(L, shape)))[None]
 
 
 def _bilinear_axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,7 +154,8 @@ def _load_kernel() -> None:
 
         out = np.empty((2, 2, 3), np.uint8)  # a first call loads (or compiles) the machine code
         plan = _bilinear_plan(np.zeros((2, 1, 1), np.float32), 2, 2)
-        lab_kernel.compose8(np.zeros((2, 2), np.float32), *plan, out)
+        for plane in (np.zeros((2, 2), np.float32), np.zeros((2, 2), np.uint8)):  # both kinds of input
+            lab_kernel.compose8(plane, *plan, out)
     except Exception:  # noqa: BLE001 - no numba, or a broken one, must never stop colorizing: numpy path
         return
     _KERNEL_STATE["kernel"] = lab_kernel
@@ -169,7 +188,8 @@ def compose(
     """Join full-resolution L* with the network's small ab into sRGB pixels.
 
     Args:
-        L: ``(H, W)`` float32 L* in [0, 100] (the photo's own, full resolution).
+        L: ``(H, W)`` float32 L* in [0, 100] (the photo's own, full resolution), or uint8
+            sRGB-encoded gray codes (an 8-bit gray photo; each code's L* is looked up, exactly).
         ab_small: ``(2, h, w)`` float32 network output, normalized to [-1, 1].
         alpha: optional ``(H, W)`` uint8/uint16 alpha, appended as a 4th channel.
         bit_depth: 8 -> uint8 output, 16 -> uint16 output.
@@ -189,11 +209,11 @@ def compose(
         rows = max(1, _BLOCK_PIXELS // max(width, 1))
         writer = lab.Srgb8Writer(out.reshape(-1, channels)[:, :3], rows * width)
         for r0, r1, ab in upsample_ab_rows(ab_scaled, height, width):
-            writer.write(r0 * width, L[r0:r1], ab[0], ab[1])
+            writer.write(r0 * width, as_l_star(L[r0:r1]), ab[0], ab[1])
         writer.finish()
     else:
         for r0, r1, ab in upsample_ab_rows(ab_scaled, height, width):
-            out[r0:r1, :, :3] = lab.join_l_ab(L[r0:r1], ab[0], ab[1], dtype=dtype)
+            out[r0:r1, :, :3] = lab.join_l_ab(as_l_star(L[r0:r1]), ab[0], ab[1], dtype=dtype)
     if alpha is not None:
         if alpha.dtype != dtype:
             alpha = (
@@ -213,7 +233,7 @@ def colorize_array(
     alpha: np.ndarray | None = None,
     bit_depth: int = 8,
 ) -> np.ndarray:
-    """Colorize one full-resolution L* plane ``(H, W)`` (float32, [0, 100]) with ``backend``.
+    """Colorize one full-resolution L* plane ``(H, W)`` (float32, [0, 100]; or uint8 gray codes) with ``backend``.
 
     Returns ``(H, W, 3|4)`` uint8 (or uint16 with ``bit_depth=16``) sRGB pixels.
     """

@@ -215,7 +215,7 @@ def run_jobs(
             if stop.is_set():
                 raise InputError("not started: the run was stopped")
             decoded = decode_image(job.source, max_pixels=options.max_pixels)
-            x = network_input(decoded.L, size, stride)
+            x = network_input(decoded.lightness, size, stride)
         except BaseException:
             budget.release(pixels)
             raise
@@ -226,7 +226,7 @@ def run_jobs(
             if stop.is_set() and not options.fail_fast:
                 raise InputError("not written: the run was stopped")
             d = item.decoded
-            pixels = compose(d.L, ab_small, alpha=d.alpha, bit_depth=d.bit_depth)
+            pixels = compose(d.lightness, ab_small, alpha=d.alpha, bit_depth=d.bit_depth)
             item.job.output.parent.mkdir(parents=True, exist_ok=True)
             notes = list(d.notes)
             notes += write_image(item.job.output, pixels, exif=d.exif, quality=options.quality)

@@ -23,8 +23,12 @@ def test_default_mobilenet_unet_size():
 
 @pytest.mark.parametrize(
     "config",
-    [GeneratorConfig(**TINY_MOBILENET), GeneratorConfig(arch="unet", num_filters=4, n_down=5, train_size=64)],
-    ids=["mobilenet_unet", "unet"],
+    [
+        GeneratorConfig(**TINY_MOBILENET),
+        GeneratorConfig(**{**TINY_MOBILENET, "decoder_channels": (16, 16, 8, 8)}),
+        GeneratorConfig(arch="unet", num_filters=4, n_down=5, train_size=64),
+    ],
+    ids=["mobilenet_unet", "mobilenet_unet_half_res_decoder", "unet"],
 )
 def test_shapes_range_and_gradients(config):
     model = build_generator(config)
@@ -34,6 +38,23 @@ def test_shapes_range_and_gradients(config):
     assert y.abs().max() <= 1.0  # Tanh
     y.mean().backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_a_four_level_decoder_predicts_ab_at_half_size_and_upsamples_it():
+    """4 decoder widths: no full-size level; the 2-channel result is upsampled x2 (bilinear) inside."""
+    full = build_generator(GeneratorConfig(**TINY_MOBILENET)).eval()
+    half = build_generator(GeneratorConfig(**{**TINY_MOBILENET, "decoder_channels": (16, 16, 8, 8)})).eval()
+    assert half.up0 is None and full.up0 is not None
+    assert count_parameters(half) < count_parameters(full)
+    heads = []
+    half.head.register_forward_hook(lambda module, inputs, output: heads.append(output))
+    with torch.no_grad():
+        y = half(torch.randn(1, 1, 64, 96))
+    small = torch.tanh(heads[0])
+    assert small.shape == (1, 2, 32, 48)
+    torch.testing.assert_close(y, torch.nn.functional.interpolate(small, size=(64, 96), mode="bilinear"))
+    with pytest.raises(ValueError, match="4"):
+        GeneratorConfig(decoder_channels=(8, 8, 8))
 
 
 def test_config_round_trips_through_json():

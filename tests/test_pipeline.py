@@ -225,6 +225,45 @@ def test_compose_row_blocks_equal_the_reference_join(compose_path):
     np.testing.assert_allclose(l_of(out), L, atol=0.6)
 
 
+@pytest.mark.parametrize("bit_depth, alpha", [(8, False), (8, True), (16, False)])
+def test_compose_of_gray_codes_equals_compose_of_their_l_star(compose_path, bit_depth, alpha):
+    """An 8-bit gray photo is joined from its codes (no full-size L* plane), with the same pixels."""
+    rng = np.random.default_rng(12)
+    gray = rng.integers(0, 256, (301, 257), dtype=np.uint8)
+    gray[:2] = 0
+    gray[2:4] = 255
+    ab_small = rng.uniform(-1, 1, (2, 13, 9)).astype(np.float32)  # many colours outside the gamut
+    a = rng.integers(0, 256, gray.shape, dtype=np.uint8) if alpha else None
+    want = compose(lab.gray_l_lut(255)[gray], ab_small, alpha=a, bit_depth=bit_depth)
+    got = compose(gray, ab_small, alpha=a, bit_depth=bit_depth)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_an_eight_bit_gray_photo_is_kept_as_codes_and_l_star_made_on_demand(tmp_path):
+    gray = make_photo(40, 30, seed=3, mode="L")
+    gray.save(tmp_path / "g.png")
+    decoded = decode_image(tmp_path / "g.png")
+    codes = np.asarray(gray)
+    assert decoded.gray8 is not None and decoded.lightness is decoded.gray8
+    np.testing.assert_array_equal(decoded.gray8, codes)
+    assert decoded.size == (40, 30)
+    np.testing.assert_allclose(decoded.L, lab.rgb_to_lab(np.repeat(codes[..., None], 3, -1) / 255.0)[..., 0], atol=1e-3)
+    make_photo(40, 30, seed=3, mode="RGB").save(tmp_path / "c.png")
+    rgb = decode_image(tmp_path / "c.png")
+    assert rgb.gray8 is None and rgb.lightness is rgb.L
+
+
+def test_network_input_from_gray_codes_is_close_to_the_one_from_l_star():
+    """Resizing codes, then looking up L*, differs from resizing L* only by the curve's bend in each average."""
+    gray = np.asarray(make_photo(600, 400, seed=5, mode="L"))
+    from_codes = network_input(gray, 64, 32)
+    from_l = network_input(lab.gray_l_lut(255)[gray], 64, 32)
+    assert from_codes.shape == from_l.shape and from_codes.dtype == np.float32
+    diff = np.abs(from_codes - from_l)
+    assert diff.mean() < 0.005 and diff.max() < 0.02  # in normalized L: 0.25 and 1 L* units
+    assert -1.0 <= from_codes.min() and from_codes.max() <= 1.0
+
+
 def test_network_input_range_and_shape():
     L = np.full((100, 150), 50.0, np.float32)
     x = network_input(L, 64, 32)

@@ -263,6 +263,13 @@ def test_init_generator_fine_tunes_from_a_model_file(tmp_path):
     other = cfg.replace(decoder_channels=(16, 16, 8, 8, 4))
     with pytest.raises(UsageError, match="decoder_channels"):
         Trainer(other.replace(init_generator=str(model_file)), tmp_path / "run2", progress=False, log=lambda m: None)
+    # A decoder that is the file's with its full-size level cut off takes everything but the head.
+    shallow = cfg.replace(decoder_channels=(16, 16, 8, 8), init_generator=str(model_file))
+    tr = Trainer(shallow, tmp_path / "run3", progress=False, log=lambda m: None)
+    got = _params(tr.G_raw)
+    assert tr.G_raw.up0 is None and not any(k.startswith("up0.") for k in got)
+    assert all(torch.equal(got[k], want[k]) for k in got if not k.startswith("head."))
+    assert not torch.equal(got["head.weight"], want["head.weight"])  # a fresh head: it reads other features
 
 
 def test_save_every_writes_checkpoints_at_its_cadence(tmp_path, monkeypatch):

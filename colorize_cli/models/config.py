@@ -21,7 +21,8 @@ class GeneratorConfig:
         infer_size: the default inference size (0: ``train_size``); chosen on validation figures.
         num_filters / n_down / dropout: ``unet`` only (the seed: 64 filters, 8 downsamplings).
         width_mult: ``mobilenet_unet`` encoder width (torchvision MobileNetV2's ``width_mult``).
-        decoder_channels: ``mobilenet_unet`` decoder widths, from the 1/16 level up to full size.
+        decoder_channels: ``mobilenet_unet`` decoder widths, from the 1/16 level up to full size
+            (5 levels), or up to 1/2 (4 levels: ab predicted at half size, upsampled x2 in the network).
     """
 
     arch: str = "mobilenet_unet"
@@ -38,8 +39,11 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
-        if self.arch == "mobilenet_unet" and len(self.decoder_channels) != 5:
-            raise ValueError("mobilenet_unet needs 5 decoder_channels (1/16, 1/8, 1/4, 1/2, 1/1)")
+        if self.arch == "mobilenet_unet" and len(self.decoder_channels) not in (4, 5):
+            raise ValueError(
+                "mobilenet_unet needs 5 decoder_channels (1/16, 1/8, 1/4, 1/2, 1/1) "
+                "or 4 (up to 1/2, ab upsampled x2)"
+            )
         # JSON turns tuples into lists; keep the dataclass hashable and comparable.
         object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
 

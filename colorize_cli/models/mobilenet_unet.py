@@ -5,6 +5,11 @@ sum of the ImageNet RGB filters, so a gray image gives the same activations as i
 decoder upsamples bilinearly (no checkerboard artifacts, and a plain ONNX ``Resize``) and fuses
 the encoder's features at 1/16, 1/8, 1/4 and 1/2 resolution, then the input L itself at full
 resolution, and ends in a Tanh. Input height and width must be multiples of 32.
+
+With four ``decoder_channels`` instead of five the decoder stops at 1/2 resolution: the head
+predicts ab there and a bilinear x2 upsampling brings it to the input's size. The full-resolution
+level is a third of the network's work (two 3x3 convolutions at the input's size), and the ab map
+is upsampled several times more by the pipeline anyway (Zhang et al. predict ab at 1/4).
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ class _UpBlock(nn.Module):
 
 
 class MobileNetUNet(nn.Module):
-    """``(N, 1, H, W)`` normalized L -> ``(N, 2, H, W)`` ab in [-1, 1]; H, W multiples of 32."""
+    """``(N, 1, H, W)`` normalized L -> ``(N, 2, H, W)`` ab in [-1, 1]; H, W multiples of 32.
+
+    Whatever the decoder's depth, the output has the input's height and width.
+    """
 
     def __init__(self, config: GeneratorConfig, *, pretrained_encoder: bool = False) -> None:
         super().__init__()
@@ -68,8 +76,9 @@ class MobileNetUNet(nn.Module):
         self.up3 = _UpBlock(d[0], skip_channels[2], d[1])  # -> 1/8
         self.up2 = _UpBlock(d[1], skip_channels[1], d[2])  # -> 1/4
         self.up1 = _UpBlock(d[2], skip_channels[0], d[3])  # -> 1/2
-        self.up0 = _UpBlock(d[3], config.in_channels, d[4])  # -> 1/1, fused with L itself
-        self.head = nn.Conv2d(d[4], config.out_channels, 3, padding=1)
+        # -> 1/1, fused with L itself; without it (4 widths) the head works at 1/2.
+        self.up0 = _UpBlock(d[3], config.in_channels, d[4]) if len(d) == 5 else None
+        self.head = nn.Conv2d(d[-1], config.out_channels, 3, padding=1)
         self.out = nn.Tanh()
 
     @staticmethod
@@ -92,5 +101,10 @@ class MobileNetUNet(nn.Module):
         h = self.up3(h, s3)
         h = self.up2(h, s2)
         h = self.up1(h, s1)
+        if self.up0 is None:
+            # Upsampling the 2-channel result, not 32 features: the cheap place to do it. Tanh
+            # first, so the bilinear mix of values in [-1, 1] stays in [-1, 1].
+            h = self.out(self.head(h))
+            return F.interpolate(h, size=x.shape[-2:], mode="bilinear", align_corners=False)
         h = self.up0(h, x)
         return self.out(self.head(h))

@@ -19,7 +19,7 @@ _VALUE_OPTIONS = [
     ("--n-down", "n_down", int, "unet: downsamplings (seed 8)."),
     ("--dropout", "dropout", float, "unet: dropout of the inner decoder blocks (seed 0.5)."),
     ("--width-mult", "width_mult", float, "mobilenet_unet: encoder width (pretrained needs 1.0)."),
-    ("--decoder-channels", "decoder_channels", str, "mobilenet_unet: 5 comma-separated decoder widths."),
+    ("--decoder-channels", "decoder_channels", str, "mobilenet_unet: 5 comma-separated decoder widths (1/16 .. 1/1), or 4 to stop at 1/2."),
     ("--disc-filters", "disc_filters", int, "PatchGAN base filters (seed 64)."),
     ("--disc-n-down", "disc_n_down", int, "PatchGAN downsamplings (seed 3)."),
     ("--crop-size", "crop_size", int, "Training crop size = the model's train_size (default 128, seed 256)."),
@@ -82,7 +82,10 @@ def _overrides(params: dict) -> dict:
     for _, field, _ in _FLAG_OPTIONS:
         out[field] = params.get(field)
     if out["decoder_channels"] is not None:
-        out["decoder_channels"] = tuple(int(x) for x in _floats(out["decoder_channels"], 5, "--decoder-channels"))
+        widths = _floats(out["decoder_channels"], None, "--decoder-channels")
+        if len(widths) not in (4, 5):
+            raise UsageError(f"--decoder-channels: expected 4 or 5 widths, got {out['decoder_channels']!r}")
+        out["decoder_channels"] = tuple(int(x) for x in widths)
     if out["crop_scale"] is not None:
         out["crop_scale"] = _floats(out["crop_scale"], 2, "--crop-scale")
     if out["betas"] is not None:

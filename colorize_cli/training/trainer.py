@@ -259,16 +259,34 @@ class Trainer:
         )
 
     def _init_generator_from(self, G: nn.Module, path: Path) -> None:
-        """Load a model file's generator weights into ``G`` (fine-tuning); the architectures must match."""
+        """Load a model file's generator weights into ``G`` (fine-tuning).
+
+        The architectures must match, with one exception: a ``mobilenet_unet`` whose decoder is the
+        file's with its last level(s) cut off (e.g. widths 256,128,64,32 from 256,128,64,32,32)
+        takes the encoder and the shared decoder levels, and starts its head afresh (the head
+        then reads other features).
+        """
         ckpt = read_checkpoint(path)
         theirs = GeneratorConfig.from_dict(dict(ckpt["generator_config"])).to_dict()
         ours = self.gcfg.network_shape()
         diff = [k for k in ours if ours[k] != theirs.get(k)]
-        if diff:
-            detail = ", ".join(f"{k}: file {theirs.get(k)!r}, run {ours.get(k)!r}" for k in diff)
-            raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
-        G.load_state_dict(ckpt["generator"])
-        self.log(f"generator initialized from {path}")
+        if not diff:
+            G.load_state_dict(ckpt["generator"])
+            self.log(f"generator initialized from {path}")
+            return
+        mine, file_dc = ours.get("decoder_channels"), theirs.get("decoder_channels")
+        if diff == ["decoder_channels"] and list(file_dc[: len(mine)]) == list(mine):
+            state = {k: v for k, v in ckpt["generator"].items() if not k.startswith(("head.", "up0."))}
+            missing, unexpected = G.load_state_dict(state, strict=False)
+            if unexpected or any(not k.startswith("head.") for k in missing):
+                raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
+            self.log(
+                f"generator initialized from {path}: encoder and {len(mine)} decoder levels "
+                f"(the file has {len(file_dc)}); new head"
+            )
+            return
+        detail = ", ".join(f"{k}: file {theirs.get(k)!r}, run {ours.get(k)!r}" for k in diff)
+        raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
 
     def _prepare_run_dir(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
