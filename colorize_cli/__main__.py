@@ -1,5 +1,5 @@
 """``python -m colorize_cli`` is the ``colorize-cli`` command."""
 
-from colorize_cli.cli import main
+from colorize_cli.cli import entry
 
-main(prog_name="colorize-cli")
+entry()

@@ -7,6 +7,7 @@ are subcommands loaded lazily, so ``--version``/``--help`` never import torch or
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -96,5 +97,29 @@ def main() -> None:
     """
 
 
+def entry() -> None:
+    """The ``colorize-cli`` console script: :func:`main`, then a quick exit if torch was loaded.
+
+    Ending an interpreter that has imported torch takes ~0.4 s here (torch's modules torn down,
+    then its libraries' C++ static destructors: ``python -c "import torch"`` 1.48 s, 1.09 s when it
+    ends with ``os._exit``), a tenth of a 100-photo run. Once a colorize run has finished (every
+    output written, fsynced and renamed into place, the report closed) that teardown has nothing
+    left to do, so the process ends right away with the command's exit status, after flushing
+    stdout and stderr. Every other case (no torch, other subcommands, errors) exits normally.
+    """
+    try:
+        main(prog_name="colorize-cli")
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    from colorize_cli.commands import finished_cleanly
+
+    if "torch" in sys.modules and finished_cleanly() and isinstance(code, int | None):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

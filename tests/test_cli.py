@@ -245,6 +245,22 @@ def test_python_dash_m_runs_the_cli():
     assert proc.returncode == 0 and "colorize-cli" in proc.stdout
 
 
+def test_the_console_script_exits_with_the_runs_status_and_complete_output(photo_dir, tmp_path, tiny_models):
+    """With torch loaded, a finished run ends the process without the interpreter's teardown
+    (colorize_cli.cli.entry): the exit status, the log and every output must still be right."""
+    pytest.importorskip("torch")
+    (photo_dir / "broken.jpg").write_bytes(b"not a jpeg")
+    cmd = [sys.executable, "-m", "colorize_cli", str(photo_dir), "-o", str(tmp_path / "out"), "--model", str(tiny_models["pt"])]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr  # one photo failed
+    assert "done 4, skipped 0, failed 1" in proc.stdout + proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a.jpg", "b.png", "c.jpg", "d.tif"]
+    (photo_dir / "broken.jpg").unlink()
+    proc = subprocess.run(cmd + ["--overwrite", "--report", str(tmp_path / "r.jsonl")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 4  # the report was flushed and closed
+
+
 def test_python_api(photo_dir, tmp_path, tiny_models):
     from colorize_cli import colorize_image, colorize_paths, open_backend
 

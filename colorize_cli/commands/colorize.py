@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from colorize_cli.commands import mark_finished
 from colorize_cli.commands.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -241,6 +242,7 @@ def colorize_command(
             + (f"; {summary.stop_reason}" if summary.stop_reason else ""),
             error=summary.failed > 0,
         )
+    mark_finished()  # every output is in place and the report closed (see colorize_cli.cli.entry)
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
 
 
