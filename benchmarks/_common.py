@@ -70,7 +70,7 @@ def default_models(workdir: Path) -> dict[str, Path]:
 
 _CHILD = r"""
 import json, resource, sys, time
-from colorize_cli.cli import main
+from colorize_cli.cli import exit_process, main
 t = time.perf_counter()
 try:
     main(sys.argv[1:], prog_name="colorize-cli")
@@ -81,6 +81,7 @@ except SystemExit as e:
 hwm = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")),
            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 print(json.dumps({"seconds": time.perf_counter() - t, "rc": code, "peak_rss_mb": hwm / 1024}), file=sys.stderr)
+exit_process(code)  # as the console script ends (colorize_cli.cli.entry)
 """
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -98,20 +99,25 @@ def main() -> None:
 
 
 def entry() -> None:
-    """The ``colorize-cli`` console script: :func:`main`, then a quick exit if torch was loaded.
-
-    Ending an interpreter that has imported torch takes ~0.4 s here (torch's modules torn down,
-    then its libraries' C++ static destructors: ``python -c "import torch"`` 1.48 s, 1.09 s when it
-    ends with ``os._exit``), a tenth of a 100-photo run. Once a colorize run has finished (every
-    output written, fsynced and renamed into place, the report closed) that teardown has nothing
-    left to do, so the process ends right away with the command's exit status, after flushing
-    stdout and stderr. Every other case (no torch, other subcommands, errors) exits normally.
-    """
+    """The ``colorize-cli`` console script: :func:`main`, then :func:`exit_process`."""
     try:
         main(prog_name="colorize-cli")
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    exit_process(code)
+
+
+def exit_process(code: object) -> NoReturn:
+    """End the process with ``code``; right away if torch is loaded and the command finished.
+
+    Ending an interpreter that has imported torch takes ~0.4 s here (torch's modules torn down,
+    then its libraries' C++ static destructors: ``python -c "import torch"`` 1.48 s, 1.09 s when it
+    ends with ``os._exit``), a tenth of a 100-photo run. Once a colorize run has finished (every
+    output written, fsynced and renamed into place, the report closed) that teardown has nothing
+    left to do, so the process ends at once, after flushing stdout and stderr. Every other case
+    (no torch, other subcommands, errors) exits normally.
+    """
     from colorize_cli.commands import finished_cleanly
 
     if "torch" in sys.modules and finished_cleanly() and isinstance(code, int | None):
