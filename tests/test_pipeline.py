@@ -437,6 +437,34 @@ def test_a_failing_model_call_fails_its_photos_not_the_run(tmp_path):
     assert {p.name for p in (tmp_path / "out").iterdir()} == {f"p{i}.png" for i in range(6)} - wide_ones
 
 
+def test_compose_waits_for_a_compiled_compose_warm_up_in_progress(monkeypatch):
+    """Started (a big run), the compiled compose is waited for rather than bypassed (measured faster)."""
+    import threading
+    import time
+
+    from colorize_cli import pipeline
+
+    calls = []
+
+    class FakeKernel:
+        @staticmethod
+        def compose8(L, wide, step, y0, wy, out):
+            calls.append(L.shape)
+            out[..., :3] = 7
+
+    state: dict = {}
+
+    def load():
+        time.sleep(0.3)
+        state["kernel"] = FakeKernel
+
+    state["thread"] = threading.Thread(target=load)
+    monkeypatch.setattr(pipeline, "_KERNEL_STATE", state)
+    state["thread"].start()
+    out = compose(np.full((8, 6), 50.0, np.float32), np.zeros((2, 2, 2), np.float32))
+    assert calls == [(8, 6)] and (out == 7).all()
+
+
 def test_without_numba_compose_stays_on_the_numpy_path(monkeypatch):
     import sys
 
