@@ -77,7 +77,7 @@ def _choose_backend(backend: str, model: Path | None, device: str = "auto") -> s
             return "onnx"
         if suffix is not None:  # a .pt/.pth checkpoint needs torch
             return "torch"
-        # The bundled model ships in both formats. On a CPU, ONNX Runtime runs the whole job ~1.4x
+        # The bundled model ships in both formats. On a CPU, ONNX Runtime runs the whole job ~1.6x
         # faster than torch in half the memory (benchmarks/RESULTS.md); GPUs are torch's.
         device = (device or "auto").lower()
         gpu = device.startswith("cuda") or device == "mps" or (device == "auto" and accelerator_likely())

@@ -55,7 +55,7 @@ def model_options(func):
             type=click.Choice(["fp32", "int8"]),
             default="fp32",
             show_default=True,
-            help="int8: the bundled model quantized for CPU (ONNX Runtime; ~1.25x faster end to end; colors close to fp32, with small shifts, e.g. in dark areas).",
+            help="int8: the bundled model quantized for CPU (ONNX Runtime; ~1.1-1.2x faster end to end; colors close to fp32, with small shifts and an occasional local mistake).",
         ),
     ]
     for deco in reversed(decorators):
