@@ -74,7 +74,7 @@ def main() -> None:
                 be.predict(batch)
             forward[(name, bs)] = (time.perf_counter() - t) / (reps * bs)
     abs_ = [onnx.predict(x[None])[0] for x in xs]
-    # The numpy path (what a run uses until the compiled one is ready, and for small runs), then the
+    # The numpy path (small runs; a run whose compiled-compose warm-up outlasts its wait), then the
     # compiled one (numba), which a run of enough pixels uses: the bound counts the faster.
     idx = list(range(len(decoded)))
     other["compose, numpy path"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i]), idx)

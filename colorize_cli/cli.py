@@ -6,6 +6,7 @@ are subcommands loaded lazily, so ``--version``/``--help`` never import torch or
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -121,8 +122,10 @@ def exit_process(code: object) -> NoReturn:
     from colorize_cli.commands import finished_cleanly
 
     if "torch" in sys.modules and finished_cleanly() and isinstance(code, int | None):
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None when the stream was closed (``>&-``)
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
         os._exit(code or 0)
     sys.exit(code)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -117,10 +118,13 @@ def _bilinear_plan(ab_small: np.ndarray, height: int, width: int):
 # in the background only for runs that pay it back (warm_up_compiled_compose). Once started,
 # compose() waits for it rather than take the numpy path meanwhile: a 100-photo run measured 6%
 # faster so (30.8 -> 32.7 images/s, three interleaved runs each; the numpy path's extra 43 ms per
-# photo cost more than the wait). Never started (small runs, COLORIZE_CLI_NO_JIT=1, no numba, or a
-# failed load): the numpy path, with the same pixels.
+# photo cost more than the wait), but only up to _WARM_UP_WAIT_S after the warm-up started: with
+# an empty numba cache (the first run after an install) it compiles for ~4 s, and photos then use
+# the numpy path until it is ready. Never started (small runs, COLORIZE_CLI_NO_JIT=1, no numba, or
+# a failed load): the numpy path, with the same pixels.
 _KERNEL_STATE: dict[str, object] = {}
 _KERNEL_LOCK = threading.Lock()
+_WARM_UP_WAIT_S = 1.0  # a warm cache loads in 0.5-0.65 s in a run (measured)
 
 
 def _jit_disabled() -> bool:
@@ -128,11 +132,16 @@ def _jit_disabled() -> bool:
 
 
 def _compiled_kernel():
-    """:mod:`colorize_cli.lab_kernel` if it was warmed up (waiting for a warm-up in progress), else None."""
+    """:mod:`colorize_cli.lab_kernel` if it was warmed up, else None.
+
+    Waits for a warm-up in progress, until ``_WARM_UP_WAIT_S`` after it started.
+    """
+    kernel = _KERNEL_STATE.get("kernel")
     thread = _KERNEL_STATE.get("thread")
-    if thread is not None and thread is not threading.current_thread():
-        thread.join()
-    return _KERNEL_STATE.get("kernel")
+    if kernel is None and isinstance(thread, threading.Thread) and thread is not threading.current_thread():
+        thread.join(max(0.0, float(_KERNEL_STATE.get("deadline", 0.0)) - time.perf_counter()))
+        kernel = _KERNEL_STATE.get("kernel")
+    return kernel
 
 
 def warm_up_compiled_compose(wait: bool = False) -> None:
@@ -145,8 +154,12 @@ def warm_up_compiled_compose(wait: bool = False) -> None:
         thread = _KERNEL_STATE.get("thread")
         if thread is None and not _jit_disabled():
             thread = threading.Thread(target=_load_kernel, name="colorize-jit-warmup", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had (a process limit): the numpy path
+                return
+            _KERNEL_STATE["deadline"] = time.perf_counter() + _WARM_UP_WAIT_S
             _KERNEL_STATE["thread"] = thread
-            thread.start()
     if wait and thread is not None:
         thread.join()
 
@@ -160,7 +173,10 @@ def _load_kernel() -> None:
 
         out = np.empty((2, 2, 3), np.uint8)  # a first call loads (or compiles) the machine code
         plan = _bilinear_plan(np.zeros((2, 1, 1), np.float32), 2, 2)
-        for plane in (np.zeros((2, 2), np.float32), np.zeros((2, 2), np.uint8)):  # both kinds of input
+        codes = np.zeros((2, 2), np.uint8)
+        read_only = codes.copy()
+        read_only.setflags(write=False)  # decode_image's gray codes are read-only: numba's own type
+        for plane in (np.zeros((2, 2), np.float32), codes, read_only):
             lab_kernel.compose8(plane, *plan, out)
     except Exception:  # noqa: BLE001 - no numba, or a broken one, must never stop colorizing: numpy path
         return

@@ -261,6 +261,22 @@ def test_the_console_script_exits_with_the_runs_status_and_complete_output(photo
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 4  # the report was flushed and closed
 
 
+@pytest.mark.parametrize("finished, code, want", [(True, None, ("_exit", 0)), (True, 1, ("_exit", 1)), (False, 0, ("exit", 0)), (True, "bad", ("exit", "bad"))])
+def test_exit_process_ends_at_once_only_after_a_finished_run(monkeypatch, finished, code, want):
+    from colorize_cli import cli, commands
+
+    ended = []
+    monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch") or object())
+    monkeypatch.setattr(commands, "_state", {"finished": finished})
+    monkeypatch.setattr(cli.os, "_exit", lambda c: ended.append(("_exit", c)))
+    monkeypatch.setattr(sys, "stdout", None)  # closed stdout (>&-) must not break the ending
+    try:
+        cli.exit_process(code)
+    except SystemExit as exc:
+        ended.append(("exit", exc.code))
+    assert ended[0] == want
+
+
 def test_python_api(photo_dir, tmp_path, tiny_models):
     from colorize_cli import colorize_image, colorize_paths, open_backend
 
