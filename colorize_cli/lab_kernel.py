@@ -97,9 +97,7 @@ def _compose8(L, l_of_code, wide, step, y0, wy, out, lut, m, iterations):
             fy = Lr[c] * _INV116 + _C16
             fx = fy + a * _INV500
             fz = fy + b * _MINV200
-            y = fy * fy * fy if fy > _THR else (fy - _C16) * _TOE
-            x = fx * fx * fx if fx > _THR else (fx - _C16) * _TOE
-            z = fz * fz * fz if fz > _THR else (fz - _C16) * _TOE
+            x, y, z = _f_inv(fx), _f_inv(fy), _f_inv(fz)
             rr[c] = x * m00 + y * m01 + z * m02
             gr[c] = x * m10 + y * m11 + z * m12
             br[c] = x * m20 + y * m21 + z * m22
