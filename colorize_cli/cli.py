@@ -110,18 +110,19 @@ def entry() -> None:
 
 
 def exit_process(code: object) -> NoReturn:
-    """End the process with ``code``; right away if torch is loaded and the command finished.
+    """End the process with ``code``; right away once a colorize run has finished.
 
-    Ending an interpreter that has imported torch takes ~0.4 s here (torch's modules torn down,
-    then its libraries' C++ static destructors: ``python -c "import torch"`` 1.48 s, 1.09 s when it
-    ends with ``os._exit``), a tenth of a 100-photo run. Once a colorize run has finished (every
-    output written, fsynced and renamed into place, the report closed) that teardown has nothing
-    left to do, so the process ends at once, after flushing stdout and stderr. Every other case
-    (no torch, other subcommands, errors) exits normally.
+    Ending the interpreter normally tears down every module and then the engines' libraries (C++
+    static destructors, thread pools): ~0.4 s with torch loaded (``python -c "import torch"``
+    1.48 s, 1.09 s when it ends with ``os._exit``), and 0.1-0.25 s with ONNX Runtime and the
+    compiled compose (numba, LLVM) after a 100-photo run (benchmarks/RESULTS.md). Once a colorize
+    run has finished (every output written, fsynced and renamed into place, the report closed)
+    that teardown has nothing left to do, so the process ends at once, after flushing stdout and
+    stderr. Every other case (other subcommands, errors, Ctrl-C) exits normally.
     """
     from colorize_cli.commands import finished_cleanly
 
-    if "torch" in sys.modules and finished_cleanly() and isinstance(code, int | None):
+    if finished_cleanly() and isinstance(code, int | None):
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:  # None when the stream was closed (``>&-``)
                 with contextlib.suppress(OSError, ValueError):
