@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -50,6 +51,15 @@ def test_torch_backend_with_checkpoint(photo_dir, tmp_path, tiny_models):
     result = run([photo_dir / "a.jpg", "-o", out, "--backend", "torch", "--model", tiny_models["pt"]])
     assert result.exit_code == 0, result.output
     assert files_under(out) == ["a.jpg"]
+
+
+def test_engines_say_which_batch_suits_them_on_a_cpu(tiny_models):
+    """Eager torch shares each op's fixed cost over a batch; ONNX Runtime gains nothing from one."""
+    from colorize_cli.backends import open_backend
+
+    assert open_backend("onnx", tiny_models["onnx"], device="cpu").batch_size == 1
+    if importlib.util.find_spec("torch") is not None:
+        assert open_backend("torch", tiny_models["pt"], device="cpu").batch_size == 4
 
 
 def test_explicit_files_and_format_change(photo_dir, tmp_path, onnx_args):

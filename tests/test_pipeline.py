@@ -298,9 +298,13 @@ def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb(compose_pa
     assert np.abs(deep.astype(int) / 257.0 - rgb).max() <= 1.0
 
 
-@pytest.mark.parametrize("accelerated, batch_size, want", [(False, None, 1), (True, None, 8), (False, 3, 3)])
-def test_runner_batches_on_a_gpu_not_on_a_cpu(tmp_path, accelerated, batch_size, want):
-    """Batch size by default: 1 on a CPU engine (faster, leaner there), 8 on a GPU; an explicit one wins."""
+@pytest.mark.parametrize(
+    "accelerated, engine_batch, batch_size, want",
+    [(False, None, None, 1), (True, None, None, 8), (False, None, 3, 3), (False, 4, None, 4), (False, 4, 2, 2)],
+)
+def test_runner_batches_as_the_engine_says(tmp_path, accelerated, engine_batch, batch_size, want):
+    """Batch size by default: the engine's own (``backend.batch_size``); for an engine that does
+    not say, 1 on a CPU and 8 on a GPU; an explicit one wins."""
     import time
 
     from colorize_cli.jobs import plan_jobs
@@ -312,6 +316,8 @@ def test_runner_batches_on_a_gpu_not_on_a_cpu(tmp_path, accelerated, batch_size,
         make_photo(64, 48, seed=i, mode="L").save(src / f"p{i}.png")
     backend = ConstantBackend()
     backend.accelerated = accelerated
+    if engine_batch is not None:
+        backend.batch_size = engine_batch
     jobs, _ = plan_jobs([src], tmp_path / "out")
     # Let every photo decode before the first model call, so batches fill up to their limit.
     real_predict = backend.predict

@@ -32,6 +32,7 @@ class Backend(Protocol):
     config: GeneratorConfig
     model_path: Path
     accelerated: bool  # runs on a GPU (batches pay off) rather than the CPU
+    batch_size: int  # photos per model call that suit this engine: the runner's default
 
     def predict(self, L: np.ndarray) -> np.ndarray:
         """``(N, 1, h, w)`` float32 in [-1, 1] -> ``(N, 2, h, w)`` float32 in [-1, 1]."""

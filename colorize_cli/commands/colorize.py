@@ -122,7 +122,8 @@ Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
               help="Output folder (created if missing); mirrors the input folders.")
 @model_options
 @click.option("--batch-size", type=click.IntRange(1, 256), default=None,
-              help="Photos per model call [default: 1 on a CPU, 8 on a GPU].")
+              help="Photos per model call [default: the engine's: 1 for ONNX Runtime on a CPU, 4 for "
+                   "torch on a CPU, 8 on a GPU].")
 @click.option("--format", "fmt", type=click.Choice(["jpg", "png", "tiff", "webp"]), default=None,
               help="Output format (default: keep each input's format and extension).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP quality.")
