@@ -40,6 +40,33 @@ def test_shapes_range_and_gradients(config):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [GeneratorConfig(**TINY_MOBILENET), GeneratorConfig(arch="unet", num_filters=4, n_down=5, train_size=64)],
+    ids=["mobilenet_unet", "unet"],
+)
+def test_the_torch_backend_folds_every_batchnorm_into_its_convolution(config):
+    """Folding is an eval-mode identity, transposed convolutions (the seed U-Net) included."""
+    from colorize_cli.backends.torch_backend import _optimize_for_inference
+
+    torch.manual_seed(0)
+    model = build_generator(config)
+    for m in model.modules():  # running statistics far from the identity, so a wrong fold shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    x = torch.randn(2, 1, 64, 96)
+    with torch.no_grad():
+        want = model(x)
+        folded = _optimize_for_inference(model)
+        got = folded(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_a_four_level_decoder_predicts_ab_at_half_size_and_upsamples_it():
     """4 decoder widths: no full-size level; the 2-channel result is upsampled x2 (bilinear) inside."""
     full = build_generator(GeneratorConfig(**TINY_MOBILENET)).eval()
