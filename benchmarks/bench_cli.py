@@ -16,10 +16,27 @@ import shutil
 from _common import default_models, folder_args, make_folder, run_cli, tempdir
 
 
+def _engine_label(backend: str, kind: str) -> str:
+    """The precision each row ran at: for plain ``torch``, what ``--precision auto`` picks here."""
+    if backend == "onnx-int8":
+        return "int8"
+    if backend != "torch":
+        return "fp32"
+    try:
+        import torch
+
+        from colorize_cli.backends.torch_backend import native_bfloat16
+
+        return "bf16 (auto: AMX)" if native_bfloat16(torch.device("cpu")) else "fp32 (auto)"
+    except ImportError:
+        return "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     folder_args(ap, 100)
-    ap.add_argument("--backends", default="onnx,torch,onnx-int8", help="onnx, torch, onnx-int8 (bundled int8)")
+    ap.add_argument("--backends", default="onnx,torch,torch-fp32,onnx-int8",
+                    help="onnx, torch (default precision: bf16 on a CPU with AMX), torch-fp32, onnx-int8 (bundled int8)")
     ap.add_argument("--extra", default="", help="extra CLI arguments, e.g. '--batch-size 8'")
     args = ap.parse_args()
 
@@ -38,15 +55,19 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         if backend == "onnx-int8":  # the bundled int8 model
             engine = ["--backend", "onnx", "--precision", "int8"]
+        elif backend == "torch-fp32":
+            engine = ["--backend", "torch", "--precision", "fp32", "--model", models["torch"]]
         else:
             engine = ["--backend", backend, "--model", models[backend]]
         stats = run_cli([src, "-o", out, *engine, "-q", *args.extra.split()])
+        stats["engine"] = _engine_label(backend, models["kind"])
         rows[backend] = stats
-    print(f"{'backend':8} {'images/s':>9} {'wall s':>8} {'peak RSS MB':>12}")
+    print(f"{'backend':10} {'images/s':>9} {'wall s':>8} {'peak RSS MB':>12}  precision")
     for backend, s in rows.items():
-        print(f"{backend:8} {args.count / s['seconds']:9.2f} {s['wall']:8.1f} {s['peak_rss_mb']:12.0f}")
-    if "onnx" in rows and "torch" in rows:
-        print(f"torch time / onnx time: {rows['torch']['seconds'] / rows['onnx']['seconds']:.2f}")
+        print(f"{backend:10} {args.count / s['seconds']:9.2f} {s['wall']:8.1f} {s['peak_rss_mb']:12.0f}  {s['engine']}")
+    for torch_row in ("torch", "torch-fp32"):
+        if "onnx" in rows and torch_row in rows:
+            print(f"{torch_row} time / onnx time: {rows[torch_row]['seconds'] / rows['onnx']['seconds']:.2f}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -61,7 +61,15 @@ def main() -> None:
     forward = {}
     backends = {"onnx": onnx}
     try:
-        backends["torch"] = open_backend("torch", args.model_pt or models["torch"], device="cpu", threads=1)
+        # float32, and bfloat16 where it is native (what --precision auto picks there: AMX).
+        import torch
+
+        from colorize_cli.backends.torch_backend import native_bfloat16
+
+        for precision in ("fp32", "bf16") if native_bfloat16(torch.device("cpu")) else ("fp32",):
+            backends[f"torch {precision}"] = open_backend(
+                "torch", args.model_pt or models["torch"], device="cpu", threads=1, precision=precision
+            )
     except Exception as exc:  # noqa: BLE001 - torch is optional
         print(f"(torch backend skipped: {exc})")
     for name, be in backends.items():

@@ -44,19 +44,22 @@ def test_cli_without_model_uses_the_bundled_one_deterministically(tmp_path):
     src.mkdir()
     make_photo(160, 120, seed=3, mode="L").save(src / "a.png")
     outputs = {}
-    for backend in ("onnx", "torch", "onnx"):
+    for backend, precision in (("onnx", "auto"), ("torch", "fp32"), ("onnx", "auto"), ("torch", "bf16")):
         if backend == "torch":
             pytest.importorskip("torch")
         out = tmp_path / f"out_{backend}_{len(outputs)}"
-        result = CliRunner().invoke(main, [str(src), "-o", str(out), "--backend", backend])
+        result = CliRunner().invoke(main, [str(src), "-o", str(out), "--backend", backend, "--precision", precision])
         assert result.exit_code == 0, result.output
         outputs[f"{backend}{len(outputs)}"] = out / "a.png"
     # Same input, same backend -> the same bytes.
     assert _digest(outputs["onnx0"]) == _digest(outputs["onnx2"])
-    # Both backends give the same pixels within a few levels.
+    # Both backends give the same pixels within a few levels in float32...
     a = np.asarray(Image.open(outputs["onnx0"]), dtype=int)
     b = np.asarray(Image.open(outputs["torch1"]), dtype=int)
     assert np.abs(a - b).max() <= 3
+    # ... and torch's bfloat16 stays close to them.
+    c = np.asarray(Image.open(outputs["torch3"]), dtype=int)
+    assert np.abs(a - c).mean() <= 1.0 and np.abs(a - c).max() <= 12
 
 
 def test_bundled_model_adds_plausible_color_and_keeps_lightness(tmp_path):

@@ -305,6 +305,59 @@ def test_precision_int8_rules(photo_dir, tmp_path, tiny_models):
     assert result.exit_code == 2 and "ONNX Runtime" in result.output
 
 
+def test_precision_bf16_rules(photo_dir, tmp_path, tiny_models):
+    result = run([photo_dir, "-o", tmp_path / "o", "--precision", "bf16", "--model", tiny_models["onnx"]])
+    assert result.exit_code == 2 and "runs on torch" in result.output
+    result = run([photo_dir, "-o", tmp_path / "o", "--precision", "bf16", "--backend", "onnx"])
+    assert result.exit_code == 2 and "runs on torch" in result.output
+    # A .pt model with no --backend: bf16 picks torch.
+    result = run([photo_dir / "a.jpg", "-o", tmp_path / "o", "--precision", "bf16", "--model", tiny_models["pt"]])
+    assert result.exit_code == 0, result.output
+    assert "bf16" in result.output and files_under(tmp_path / "o") == ["a.jpg"]
+
+
+def test_bf16_runs_all_but_the_first_stage_and_stays_close_to_fp32(tiny_models):
+    """The blocks that read L stay float32; the rest runs in bfloat16; predict still returns float32."""
+    import numpy as np
+    import torch
+
+    from colorize_cli.backends import open_backend
+
+    fp32 = open_backend("torch", tiny_models["pt"], device="cpu", precision="fp32")
+    bf16 = open_backend("torch", tiny_models["pt"], device="cpu", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16") and "bf16" in bf16.describe()
+    model = bf16.model
+    assert {p.dtype for p in model.stages[0].parameters()} == {torch.float32}
+    for part in (model.stages[1], model.stages[4], model.up1, model.head):
+        assert {p.dtype for p in part.parameters()} == {torch.bfloat16}
+    L = np.random.default_rng(0).uniform(-1, 1, (2, 1, 64, 96)).astype(np.float32)
+    want, got = fp32.predict(L), bf16.predict(L)
+    assert got.dtype == np.float32 and got.shape == want.shape == (2, 2, 64, 96)
+    assert np.abs(want).mean() > 0.05  # the tiny model's colours are strong enough to compare
+    assert np.abs(got - want).mean() < 0.01 and np.abs(got - want).max() < 0.1
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_it_is_native(tiny_models, tmp_path, monkeypatch, native):
+    """auto: bf16 on a CPU with AMX and a model that has bfloat16 parts; fp32 otherwise."""
+    import torch
+
+    from colorize_cli.backends import open_backend, torch_backend
+    from colorize_cli.checkpoint import make_checkpoint, save_checkpoint
+    from colorize_cli.errors import UsageError
+    from colorize_cli.models import GeneratorConfig, build_generator
+
+    assert not torch_backend.native_bfloat16(torch.device("meta"))  # not a CPU
+    monkeypatch.setattr(torch_backend, "native_bfloat16", lambda device: native)
+    assert open_backend("torch", tiny_models["pt"], device="cpu").precision == ("bf16" if native else "fp32")
+    cfg = GeneratorConfig(arch="unet", num_filters=4, n_down=5, train_size=64)
+    seed_unet = tmp_path / "unet.pt"
+    save_checkpoint(seed_unet, make_checkpoint(build_generator(cfg), cfg))
+    assert open_backend("torch", seed_unet, device="cpu").precision == "fp32"
+    with pytest.raises(UsageError, match="mobilenet_unet"):
+        open_backend("torch", seed_unet, device="cpu", precision="bf16")
+
+
 @pytest.mark.parametrize("args, want", [([], 2), (["--threads", "3"], 3)])
 def test_engine_threads_leave_cores_to_the_photo_threads(photo_dir, tmp_path, monkeypatch, tiny_models, args, want):
     """Several photos: each of the two model calls gets a quarter of the cores (2 of 8) by default."""

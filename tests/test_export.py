@@ -240,6 +240,8 @@ def test_onnx_backend_images_match_torch_backend(checkpoints, exported, photos, 
                 str(model),
                 "--device",
                 "cpu",
+                "--precision",
+                "fp32",  # float32 parity (auto is bfloat16 for torch on a CPU with AMX)
                 str(photos),
                 "-o",
                 str(out[backend]),

@@ -67,6 +67,17 @@ def test_the_torch_backend_folds_every_batchnorm_into_its_convolution(config):
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_bfloat16_parts_leave_out_the_blocks_that_read_L():
+    for decoder in ((16, 16, 8, 8, 8), (16, 16, 8, 8)):
+        model = build_generator(GeneratorConfig(**{**TINY_MOBILENET, "decoder_channels": decoder}))
+        parts = model.bfloat16_parts()
+        inside = {id(p) for part in parts for p in part.parameters()}
+        reads_L = [model.stages[0]] + ([model.up0] if model.up0 is not None else [])
+        assert not any(id(p) in inside for block in reads_L for p in block.parameters())
+        left_out = {id(p) for p in model.parameters()} - inside
+        assert left_out == {id(p) for block in reads_L for p in block.parameters()}
+
+
 def test_a_four_level_decoder_predicts_ab_at_half_size_and_upsamples_it():
     """4 decoder widths: no full-size level; the 2-channel result is upsampled x2 (bilinear) inside."""
     full = build_generator(GeneratorConfig(**TINY_MOBILENET)).eval()

@@ -275,7 +275,7 @@ def test_network_input_range_and_shape():
 def test_torch_and_onnx_backends_agree(tiny_models):
     from colorize_cli.backends import open_backend
 
-    tb = open_backend("torch", tiny_models["pt"], device="cpu")
+    tb = open_backend("torch", tiny_models["pt"], device="cpu", precision="fp32")  # float32 parity
     ob = open_backend("onnx", tiny_models["onnx"], device="cpu")
     x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 64, 96)).astype(np.float32)
     a, b = tb.predict(x), ob.predict(x)

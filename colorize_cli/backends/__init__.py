@@ -22,7 +22,7 @@ from colorize_cli.modelmeta import BUNDLED_CHECKPOINT, BUNDLED_ONNX, BUNDLED_ONN
 from colorize_cli.models.config import GeneratorConfig
 
 BACKEND_CHOICES = ("auto", "torch", "onnx")
-PRECISION_CHOICES = ("fp32", "int8")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8")
 
 
 class Backend(Protocol):
@@ -102,7 +102,7 @@ def open_backend(
     *,
     device: str = "auto",
     threads: int | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
 ) -> Backend:
     """Open an inference backend.
 
@@ -113,8 +113,9 @@ def open_backend(
         model: a ``.pt`` checkpoint or ``.onnx`` file; None for the bundled default model.
         device: ``auto``/``cpu``/``cuda``/``mps`` (torch) or ``auto``/``cpu``/``cuda`` (ONNX).
         threads: CPU threads for the engine (None: all available cores).
-        precision: ``fp32``, or ``int8`` for the bundled int8 ONNX model (faster on CPU; ONNX
-            Runtime only). With ``model`` given, the file decides and this must stay ``fp32``.
+        precision: ``auto`` (bfloat16 for torch on a CPU with AMX, float32 otherwise; an ONNX
+            file runs as it was exported), ``fp32``, ``bf16`` (torch; mobilenet_unet models) or
+            ``int8`` (the bundled int8 ONNX model: ONNX Runtime, no ``model``).
 
     Raises:
         BackendUnavailable: the backend's package is missing (exit 2, names the extra).
@@ -129,6 +130,10 @@ def open_backend(
         if backend == "torch":
             raise UsageError("--precision int8 runs on ONNX Runtime: use --backend onnx (or auto)")
         backend = "onnx"
+    if precision == "bf16":
+        if backend == "onnx" or (model_path is not None and model_path.suffix.lower() == ".onnx"):
+            raise UsageError("--precision bf16 runs on torch: use --backend torch (or auto) with a .pt model")
+        backend = "torch"
     chosen = _choose_backend(backend, model_path, device)
     if chosen == "torch":
         if not has_package("torch"):
@@ -141,7 +146,7 @@ def open_backend(
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from colorize_cli.backends.torch_backend import TorchBackend
 
-        return TorchBackend(model_path, device=device, threads=threads)
+        return TorchBackend(model_path, device=device, threads=threads, precision=precision)
     if not has_package("onnxruntime"):
         raise BackendUnavailable("onnx", "onnxruntime", None)
     if model_path is None:
