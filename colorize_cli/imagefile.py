@@ -305,10 +305,23 @@ def _srgb_profile():
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
+# The creation date written into the embedded profile (ICC header bytes 24-35: year, month, day,
+# hour, minute, second). LittleCMS stamps the current time, so two runs over the same photos wrote
+# files that differed in those bytes; a fixed date keeps outputs reproducible byte for byte.
+_ICC_DATE = (2026, 1, 1, 0, 0, 0)
+
+
 @lru_cache(maxsize=1)
 def srgb_icc_bytes() -> bytes:
-    """An sRGB ICC profile to embed in every output."""
-    return _srgb_profile().tobytes()
+    """An sRGB ICC profile to embed in every output: the same bytes in every run.
+
+    Its header carries a fixed creation date (``_ICC_DATE``) and no profile ID (bytes 84-99 zero,
+    which the ICC spec allows), the ID being an MD5 that would otherwise cover the date.
+    """
+    data = bytearray(_srgb_profile().tobytes())
+    data[24:36] = struct.pack(">6H", *_ICC_DATE)
+    data[84:100] = bytes(16)
+    return bytes(data)
 
 
 def write_image(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -208,6 +209,33 @@ def test_exif_orientation_is_applied(tmp_path):
         assert im.getexif().get(0x0112, 1) == 1  # orientation reset: pixels are upright
         assert im.getexif().get(0x0132) == "2001:02:03 04:05:06"  # the date is kept
         assert im.info.get("icc_profile")  # tagged sRGB
+
+
+def test_outputs_are_the_same_bytes_in_a_later_run(tmp_path):
+    """The embedded sRGB profile carries a fixed date, not the time of the run (LittleCMS stamps
+    the current second into a profile it creates), so rerunning gives identical files."""
+    import time
+
+    from PIL import ImageCms
+
+    from colorize_cli import imagefile
+
+    pixels = np.asarray(make_photo(40, 30, seed=2).convert("RGB"))
+    names = ["a.jpg", "b.png", "c.webp", "d.tif"]
+
+    def write_all(folder: Path) -> list[bytes]:
+        folder.mkdir()
+        for name in names:
+            write_image(folder / name, pixels)
+        return [(folder / name).read_bytes() for name in names]
+
+    first = write_all(tmp_path / "one")
+    imagefile.srgb_icc_bytes.cache_clear()  # as a new process would: the profile is made again
+    imagefile._srgb_profile.cache_clear()
+    time.sleep(1.05)  # a later second on the clock LittleCMS reads
+    assert write_all(tmp_path / "two") == first
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(imagefile.srgb_icc_bytes()))
+    assert "sRGB" in ImageCms.getProfileDescription(profile)
 
 
 def test_compose_row_blocks_equal_the_reference_join(compose_path):
