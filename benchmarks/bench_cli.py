@@ -16,22 +16,6 @@ import shutil
 from _common import default_models, folder_args, make_folder, run_cli, tempdir
 
 
-def _engine_label(backend: str, kind: str) -> str:
-    """The precision each row ran at: for plain ``torch``, what ``--precision auto`` picks here."""
-    if backend == "onnx-int8":
-        return "int8"
-    if backend != "torch":
-        return "fp32"
-    try:
-        import torch
-
-        from colorize_cli.backends.torch_backend import native_bfloat16
-
-        return "bf16 (auto: AMX)" if native_bfloat16(torch.device("cpu")) else "fp32 (auto)"
-    except ImportError:
-        return "?"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     folder_args(ap, 100)
@@ -60,7 +44,8 @@ def main() -> None:
         else:
             engine = ["--backend", backend, "--model", models[backend]]
         stats = run_cli([src, "-o", out, *engine, "-q", *args.extra.split()])
-        stats["engine"] = _engine_label(backend, models["kind"])
+        # "onnx (CPUExecutionProvider, fp32) mobilenet_unet model PATH" -> "fp32"
+        stats["engine"] = stats["engine"].split(")")[0].split(", ")[-1]
         rows[backend] = stats
     print(f"{'backend':10} {'images/s':>9} {'wall s':>8} {'peak RSS MB':>12}  precision")
     for backend, s in rows.items():

@@ -315,8 +315,9 @@ _ICC_DATE = (2026, 1, 1, 0, 0, 0)
 def srgb_icc_bytes() -> bytes:
     """An sRGB ICC profile to embed in every output: the same bytes in every run.
 
-    Its header carries a fixed creation date (``_ICC_DATE``) and no profile ID (bytes 84-99 zero,
-    which the ICC spec allows), the ID being an MD5 that would otherwise cover the date.
+    Its header carries a fixed creation date (``_ICC_DATE``). Bytes 84-99, the optional MD5
+    profile ID that would cover the date, are zero in what Pillow's LittleCMS writes ("not
+    computed", which the ICC spec allows); they are zeroed again in case a build computes one.
     """
     data = bytearray(_srgb_profile().tobytes())
     data[24:36] = struct.pack(">6H", *_ICC_DATE)

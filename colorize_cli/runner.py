@@ -35,7 +35,7 @@ class RunOptions:
     """Settings of one batch run (built once from the CLI or API arguments)."""
 
     size: int | None = None
-    batch_size: int | None = None  # None: 1 on a CPU engine, 8 on a GPU (see run_jobs)
+    batch_size: int | None = None  # None: the engine's own batch_size (see run_jobs)
     overwrite: bool = False
     quality: int = 95
     max_pixels: int = DEFAULT_MAX_PIXELS

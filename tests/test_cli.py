@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -58,8 +57,7 @@ def test_engines_say_which_batch_suits_them_on_a_cpu(tiny_models):
     from colorize_cli.backends import open_backend
 
     assert open_backend("onnx", tiny_models["onnx"], device="cpu").batch_size == 1
-    if importlib.util.find_spec("torch") is not None:
-        assert open_backend("torch", tiny_models["pt"], device="cpu").batch_size == 4
+    assert open_backend("torch", tiny_models["pt"], device="cpu").batch_size == 4
 
 
 def test_explicit_files_and_format_change(photo_dir, tmp_path, onnx_args):
@@ -356,6 +354,37 @@ def test_auto_precision_is_bf16_only_where_it_is_native(tiny_models, tmp_path, m
     assert open_backend("torch", seed_unet, device="cpu").precision == "fp32"
     with pytest.raises(UsageError, match="mobilenet_unet"):
         open_backend("torch", seed_unet, device="cpu", precision="bf16")
+
+
+@pytest.mark.parametrize(
+    "capabilities, env, cpuinfo, want",
+    [
+        ({"amx_bf16": True}, None, False, True),
+        ({"amx_bf16": False, "avx512_bf16": True}, None, True, False),  # bf16 without AMX: slower
+        ("raises", None, True, False),
+        ("missing", None, True, True),  # torch < 2.10: Linux's CPU flags decide
+        ("missing", None, False, False),
+        ({"amx_bf16": True}, "AVX512_CORE_BF16", True, False),  # oneDNN capped below AMX by hand
+        ({"amx_bf16": True}, "AVX512_CORE_AMX", True, True),
+    ],
+)
+def test_native_bfloat16_means_amx(monkeypatch, capabilities, env, cpuinfo, want):
+    torch = pytest.importorskip("torch")
+    from colorize_cli.backends import torch_backend
+
+    if capabilities == "missing":
+        monkeypatch.delattr(torch.cpu, "get_capabilities", raising=False)
+    elif capabilities == "raises":
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: 1 / 0)
+    else:
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    monkeypatch.setattr(torch_backend, "_cpuinfo_has", lambda flag: cpuinfo)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if env is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", env)
+    assert torch_backend.native_bfloat16(torch.device("cpu")) is want
 
 
 @pytest.mark.parametrize("args, want", [([], 2), (["--threads", "3"], 3)])

@@ -67,6 +67,35 @@ def test_the_torch_backend_folds_every_batchnorm_into_its_convolution(config):
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_the_fold_leaves_what_it_cannot_fold_exactly_alone():
+    """A Sequential with its own forward, a grouped transposed convolution: left as they are."""
+    from colorize_cli.backends.torch_backend import _optimize_for_inference
+
+    class Reversed(torch.nn.Sequential):
+        def forward(self, x):
+            for module in reversed(self):
+                x = module(x)
+            return x
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        Reversed(torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.BatchNorm2d(4)),  # runs BN, then conv
+        torch.nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1, groups=2),
+        torch.nn.BatchNorm2d(4),
+    )
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        want = model(x)
+        got = _optimize_for_inference(model)(x)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 2
+    torch.testing.assert_close(got, want)
+
+
 def test_bfloat16_parts_leave_out_the_blocks_that_read_L():
     for decoder in ((16, 16, 8, 8, 8), (16, 16, 8, 8)):
         model = build_generator(GeneratorConfig(**{**TINY_MOBILENET, "decoder_channels": decoder}))

@@ -32,7 +32,10 @@ class Backend(Protocol):
     config: GeneratorConfig
     model_path: Path
     accelerated: bool  # runs on a GPU (batches pay off) rather than the CPU
-    batch_size: int  # photos per model call that suit this engine: the runner's default
+    precision: str  # what it runs at: fp32, bf16 (torch), or an ONNX file's own (fp32/fp16/int8)
+    # Optional: photos per model call that suit this engine, the runner's default (an engine
+    # without it gets 1 on a CPU, 8 on a GPU).
+    batch_size: int
 
     def predict(self, L: np.ndarray) -> np.ndarray:
         """``(N, 1, h, w)`` float32 in [-1, 1] -> ``(N, 2, h, w)`` float32 in [-1, 1]."""
@@ -131,8 +134,10 @@ def open_backend(
             raise UsageError("--precision int8 runs on ONNX Runtime: use --backend onnx (or auto)")
         backend = "onnx"
     if precision == "bf16":
-        if backend == "onnx" or (model_path is not None and model_path.suffix.lower() == ".onnx"):
-            raise UsageError("--precision bf16 runs on torch: use --backend torch (or auto) with a .pt model")
+        if model_path is not None and model_path.suffix.lower() == ".onnx":
+            raise UsageError(f"--precision bf16 runs on torch, and {model_path.name} is an ONNX model: pass a .pt checkpoint")
+        if backend == "onnx":
+            raise UsageError("--precision bf16 runs on torch: use --backend torch (or auto)")
         backend = "torch"
     chosen = _choose_backend(backend, model_path, device)
     if chosen == "torch":

@@ -54,6 +54,7 @@ class OnnxBackend:
             raise ModelError(f"{self.model_path}: not a loadable ONNX model ({first})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         self.config, self.facts = parse_metadata(meta, str(self.model_path))
+        self.precision = self.facts.get("precision", "fp32")  # as exported: the file decides
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
             raise ModelError(f"{self.model_path}: expected one input named '{INPUT_NAME}'")
@@ -69,5 +70,4 @@ class OnnxBackend:
         return np.asarray(ab, dtype=np.float32)
 
     def describe(self) -> str:
-        precision = self.facts.get("precision", "fp32")
-        return f"onnx ({self.provider}, {precision}) {self.config.arch} model {self.model_path}"
+        return f"onnx ({self.provider}, {self.precision}) {self.config.arch} model {self.model_path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -62,16 +63,32 @@ def native_bfloat16(device) -> bool:
 
     Measured on this project's network (one thread, ms per photo): float32 24-27; bfloat16 with
     AMX 9-11; with AVX512-BF16 alone (oneDNN capped below AMX) 32, slower than float32. GPUs keep
-    float32 unless asked: that is what was measured there.
+    float32 unless asked: that is what was measured there. A oneDNN capped by hand
+    (``ONEDNN_MAX_CPU_ISA``/``DNNL_MAX_CPU_ISA`` without AMX in it) keeps float32 too.
     """
     import torch
 
     if device.type != "cpu":
         return False
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        cap = os.environ.get(var, "")
+        if cap and "AMX" not in cap.upper() and cap.upper() != "ALL":
+            return False
     capabilities = getattr(torch.cpu, "get_capabilities", None)  # torch >= 2.10
     try:
-        return bool(capabilities is not None and capabilities().get("amx_bf16"))
+        if capabilities is not None:
+            return bool(capabilities().get("amx_bf16"))
+        return _cpuinfo_has("amx_bf16")  # older torch, on Linux: the kernel's view of the CPU
     except Exception:  # noqa: BLE001 - an unreadable CPU description just means float32
+        return False
+
+
+def _cpuinfo_has(flag: str) -> bool:
+    """Whether Linux lists ``flag`` for the CPU (it lists AMX only where the kernel supports it)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            return any(line.startswith("flags") and flag in line.split() for line in fh)
+    except OSError:
         return False
 
 
@@ -89,6 +106,10 @@ def _choose_precision(precision: str, device, model, model_path: Path) -> str:
             )
         if device.type == "mps":
             raise UsageError("--precision bf16 is not offered on mps: use --precision fp32")
+        import torch
+
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise UsageError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
         return "bf16"
     if precision != "fp32":
         raise UsageError(f"--precision {precision} is not offered by the torch backend (fp32 or bf16)")
@@ -98,8 +119,8 @@ def _choose_precision(precision: str, device, model, model_path: Path) -> str:
 def _run_in_bfloat16(model) -> None:
     """Cast ``model.bfloat16_parts()`` to bfloat16, each casting its floating-point inputs on entry.
 
-    The rest stays float32 (the blocks that read L itself), so the model takes and returns what
-    it did: float32 L in, ab out (bfloat16 from the head; ``predict`` returns float32).
+    The rest (the blocks that read L itself) stays float32: the model still takes float32 L,
+    and returns ab in bfloat16 (from the head), which ``predict`` hands back as float32.
     """
     import torch
 
@@ -124,12 +145,14 @@ def _optimize_for_inference(model):
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     model.eval()
-    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+    # Only plain Sequentials: one with its own forward may not run its layers in order.
+    plain = [m for m in model.modules() if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward]
+    for seq in plain:
         i = 0
         while i < len(seq) - 1:
             conv, norm = seq[i], seq[i + 1]
             if (
-                isinstance(conv, nn.Conv2d | nn.ConvTranspose2d)
+                (type(conv) is nn.Conv2d or (type(conv) is nn.ConvTranspose2d and conv.groups == 1))
                 and type(norm) is nn.BatchNorm2d
                 and norm.running_mean is not None
             ):
