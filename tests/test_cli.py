@@ -387,6 +387,47 @@ def test_native_bfloat16_means_amx(monkeypatch, capabilities, env, cpuinfo, want
     assert torch_backend.native_bfloat16(torch.device("cpu")) is want
 
 
+@pytest.mark.parametrize(
+    "args, want",
+    [
+        ([], "onnx"),
+        (["--precision", "int8"], "onnx"),
+        (["--precision", "bf16"], "torch"),
+        (["--model", "m.pt"], "torch"),
+        (["--model", "m.onnx"], "onnx"),
+        (["--backend", "torch"], "torch"),
+    ],
+)
+def test_engine_for_names_the_engine_open_backend_opens(args, want, monkeypatch):
+    """The CLI asks before opening (to load the compiled compose beside ONNX Runtime only)."""
+    from colorize_cli import backends
+
+    monkeypatch.setattr(backends, "accelerator_likely", lambda: False)
+    monkeypatch.setattr(backends, "has_package", lambda name: True)
+    kwargs = {"backend": "auto", "model": None, "precision": "auto"}
+    for flag, value in zip(args[::2], args[1::2]):
+        kwargs[flag.lstrip("-")] = value
+    assert backends.engine_for(kwargs["backend"], kwargs["model"], precision=kwargs["precision"]) == want
+
+
+@pytest.mark.parametrize("model, warm_first", [("onnx", True), ("pt", False)])
+def test_compiled_compose_loads_beside_onnx_runtimes_opening_not_torchs(tmp_path, tiny_models, monkeypatch, model, warm_first):
+    import colorize_cli.backends as backends
+    import colorize_cli.pipeline as pipeline
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(64):  # enough photos for the CLI to load the compiled compose
+        make_photo(16, 16, seed=i, mode="L").save(src / f"p{i:02d}.png")
+    events = []
+    real_open = backends.open_backend
+    monkeypatch.setattr(pipeline, "warm_up_compiled_compose", lambda *a, **k: events.append("warm-up"))
+    monkeypatch.setattr(backends, "open_backend", lambda *a, **k: (events.append("open"), real_open(*a, **k))[1])
+    result = run([src, "-o", tmp_path / "out", "--model", tiny_models[model]])
+    assert result.exit_code == 0, result.output
+    assert events[:2] == (["warm-up", "open"] if warm_first else ["open", "warm-up"])
+
+
 @pytest.mark.parametrize("args, want", [([], 2), (["--threads", "3"], 3)])
 def test_engine_threads_leave_cores_to_the_photo_threads(photo_dir, tmp_path, monkeypatch, tiny_models, args, want):
     """Several photos: each of the two model calls gets a quarter of the cores (2 of 8) by default."""

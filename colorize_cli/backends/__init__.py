@@ -99,6 +99,30 @@ def _choose_backend(backend: str, model: Path | None, device: str = "auto") -> s
     return backend
 
 
+def engine_for(
+    backend: str = "auto", model: str | os.PathLike | None = None, *, device: str = "auto", precision: str = "auto"
+) -> str:
+    """Which engine :func:`open_backend` will open for these arguments, ``"torch"`` or ``"onnx"``,
+    without opening it (nor importing either package). Raises :class:`UsageError` for arguments
+    that do not go together."""
+    model_path = Path(model) if model is not None else None
+    if precision not in PRECISION_CHOICES:
+        raise UsageError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_CHOICES)}")
+    if precision == "int8":
+        if model_path is not None:
+            raise UsageError("--precision int8 selects the bundled int8 model; with --model the file decides")
+        if backend == "torch":
+            raise UsageError("--precision int8 runs on ONNX Runtime: use --backend onnx (or auto)")
+        backend = "onnx"
+    if precision == "bf16":
+        if model_path is not None and model_path.suffix.lower() == ".onnx":
+            raise UsageError(f"--precision bf16 runs on torch, and {model_path.name} is an ONNX model: pass a .pt checkpoint")
+        if backend == "onnx":
+            raise UsageError("--precision bf16 runs on torch: use --backend torch (or auto)")
+        backend = "torch"
+    return _choose_backend(backend, model_path, device)
+
+
 def open_backend(
     backend: str = "auto",
     model: str | os.PathLike | None = None,
@@ -125,21 +149,7 @@ def open_backend(
         ModelError: the model is missing, foreign, damaged or unsafe.
     """
     model_path = Path(model) if model is not None else None
-    if precision not in PRECISION_CHOICES:
-        raise UsageError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_CHOICES)}")
-    if precision == "int8":
-        if model_path is not None:
-            raise UsageError("--precision int8 selects the bundled int8 model; with --model the file decides")
-        if backend == "torch":
-            raise UsageError("--precision int8 runs on ONNX Runtime: use --backend onnx (or auto)")
-        backend = "onnx"
-    if precision == "bf16":
-        if model_path is not None and model_path.suffix.lower() == ".onnx":
-            raise UsageError(f"--precision bf16 runs on torch, and {model_path.name} is an ONNX model: pass a .pt checkpoint")
-        if backend == "onnx":
-            raise UsageError("--precision bf16 runs on torch: use --backend torch (or auto)")
-        backend = "torch"
-    chosen = _choose_backend(backend, model_path, device)
+    chosen = engine_for(backend, model_path, device=device, precision=precision)
     if chosen == "torch":
         if not has_package("torch"):
             raise BackendUnavailable("torch", "torch", "torch")

@@ -169,7 +169,7 @@ def colorize_command(
     format, full resolution, alpha, 16-bit depth and EXIF, and is written atomically. Existing
     outputs are skipped, so an interrupted run resumes where it stopped.
     """
-    from colorize_cli.backends import cpu_threads, open_backend
+    from colorize_cli.backends import cpu_threads, engine_for, open_backend
     from colorize_cli.errors import UsageError
     from colorize_cli.fsutil import clean_orphan_temps
     from colorize_cli.jobs import needs_output, parse_shard, plan_jobs, read_file_list, shard_jobs
@@ -199,15 +199,22 @@ def colorize_command(
         # CPU. A quarter of the cores per call (at least 1) measured fastest on 2 cores
         # (benchmarks/RESULTS.md).
         threads = max(1, cpu_threads() // 4)
-    engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
-    if todo >= 64:
-        # Likely to pay back the compiled compose (the runner decides from pixel counts too): load
-        # it now, in the background, beside the first photos' decoding and model calls. Not beside
-        # the engine's opening: numba's import and torch's hold the GIL and the import locks, and
-        # side by side they took 1.75 and 2.6 s instead of 0.5 and 1.2 s.
+    # Enough photos to pay back the compiled compose (the runner decides from pixel counts too):
+    # load it in the background. Beside ONNX Runtime's opening, which leaves the GIL free while it
+    # builds its session, that took 0.08 s off a 100-photo call (3.26-3.36 -> 3.18-3.25 s, four
+    # interleaved pairs). Not beside torch's: numba's import and torch's hold the GIL and the
+    # import locks, and side by side they took 1.75 and 2.6 s instead of 0.5 and 1.2 s. So with
+    # torch it loads after the opening, beside the first photos' decoding and model calls.
+    compiled_compose = todo >= 64
+    if compiled_compose and engine_for(backend, model, device=device, precision=precision) == "onnx":
         from colorize_cli.pipeline import warm_up_compiled_compose
 
         warm_up_compiled_compose()
+    engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
+    if compiled_compose:
+        from colorize_cli.pipeline import warm_up_compiled_compose
+
+        warm_up_compiled_compose()  # once per process: a no-op if it already started
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
