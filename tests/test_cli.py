@@ -405,7 +405,7 @@ def test_engine_for_names_the_engine_open_backend_opens(args, want, monkeypatch)
     monkeypatch.setattr(backends, "accelerator_likely", lambda: False)
     monkeypatch.setattr(backends, "has_package", lambda name: True)
     kwargs = {"backend": "auto", "model": None, "precision": "auto"}
-    for flag, value in zip(args[::2], args[1::2]):
+    for flag, value in zip(args[::2], args[1::2], strict=True):
         kwargs[flag.lstrip("-")] = value
     assert backends.engine_for(kwargs["backend"], kwargs["model"], precision=kwargs["precision"]) == want
 
