@@ -114,7 +114,7 @@ def exit_process(code: object) -> NoReturn:
 
     Ending the interpreter normally tears down every module and then the engines' libraries (C++
     static destructors, thread pools): ~0.4 s with torch loaded (``python -c "import torch"``
-    1.48 s, 1.09 s when it ends with ``os._exit``), and 0.1-0.25 s with ONNX Runtime and the
+    1.48 s, 1.09 s when it ends with ``os._exit``), and 0.01-0.29 s (0.15 on average) with ONNX Runtime and the
     compiled compose (numba, LLVM) after a 100-photo run (benchmarks/RESULTS.md). Once a colorize
     run has finished (every output written, fsynced and renamed into place, the report closed)
     that teardown has nothing left to do, so the process ends at once, after flushing stdout and

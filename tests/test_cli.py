@@ -364,8 +364,11 @@ def test_auto_precision_is_bf16_only_where_it_is_native(tiny_models, tmp_path, m
         ("raises", None, True, False),
         ("missing", None, True, True),  # torch < 2.10: Linux's CPU flags decide
         ("missing", None, False, False),
-        ({"amx_bf16": True}, "AVX512_CORE_BF16", True, False),  # oneDNN capped below AMX by hand
-        ({"amx_bf16": True}, "AVX512_CORE_AMX", True, True),
+        ({"amx_bf16": True}, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, True, False),  # capped below AMX
+        ({"amx_bf16": True}, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, True, True),
+        ({"amx_bf16": True}, {"DNNL_MAX_CPU_ISA": "AVX2"}, True, False),
+        ({"amx_bf16": True}, {"ONEDNN_MAX_CPU_ISA": "default"}, True, True),  # oneDNN's "no cap"
+        ({"amx_bf16": True}, {"ONEDNN_MAX_CPU_ISA": "ALL", "DNNL_MAX_CPU_ISA": "AVX2"}, True, True),  # ONEDNN_ first
     ],
 )
 def test_native_bfloat16_means_amx(monkeypatch, capabilities, env, cpuinfo, want):
@@ -379,12 +382,33 @@ def test_native_bfloat16_means_amx(monkeypatch, capabilities, env, cpuinfo, want
     else:
         monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
     monkeypatch.setattr(torch_backend, "_cpuinfo_has", lambda flag: cpuinfo)
-    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
-    if env is None:
-        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    else:
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", env)
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in (env or {}).items():
+        monkeypatch.setenv(var, value)
     assert torch_backend.native_bfloat16(torch.device("cpu")) is want
+
+
+@pytest.mark.parametrize("capability, ok", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_bf16_on_a_gpu_needs_native_bfloat16(tiny_models, monkeypatch, capability, ok):
+    """A T4 or V100 (7.x) only emulates bfloat16; the check asks about the device in use."""
+    torch = pytest.importorskip("torch")
+    from colorize_cli.backends import torch_backend
+    from colorize_cli.checkpoint import load_generator
+    from colorize_cli.errors import UsageError
+
+    asked = []
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (asked.append(device), capability)[1])
+    model, _ = load_generator(tiny_models["pt"])
+    gpu = torch.device("cuda", 1)
+    if ok:
+        assert torch_backend._choose_precision("bf16", gpu, model, tiny_models["pt"]) == "bf16"
+    else:
+        with pytest.raises(UsageError, match="compute capability"):
+            torch_backend._choose_precision("bf16", gpu, model, tiny_models["pt"])
+    assert asked == [gpu]
+    assert torch_backend._choose_precision("auto", gpu, model, tiny_models["pt"]) == "fp32"  # GPUs: fp32 unless asked
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def test_command_writes_reports(tiny_models, color_dir, tmp_path, crop):
     data = json.loads((out / "metrics.json").read_text())
     assert data["counts"] == {"images": 3, "failed": 0, "total": 3}
     assert data["options"]["crop"] == crop
-    assert data["options"]["precision"] == "fp32"  # what the engine ran at, not the option's "auto"
+    assert data["options"]["precision"] == "auto"  # what was asked for
+    assert data["options"]["engine_precision"] == "fp32"  # what the engine ran at
     assert "onnx" in data["model_description"]
     model, gray, orig = data["model"], data["gray_baseline"], data["originals"]
     for key in ("psnr", "ssim", "auc", "delta_cf", "cf_diff", "colorfulness", "cf_ratio"):

@@ -32,7 +32,9 @@ class Backend(Protocol):
     config: GeneratorConfig
     model_path: Path
     accelerated: bool  # runs on a GPU (batches pay off) rather than the CPU
-    precision: str  # what it runs at: fp32, bf16 (torch), or an ONNX file's own (fp32/fp16/int8)
+    # What it runs at: fp32, bf16 (torch), or an ONNX file's own (fp32/fp16/int8). Like
+    # batch_size, optional for engines of one's own (readers use getattr).
+    precision: str
     # Optional: photos per model call that suit this engine, the runner's default (an engine
     # without it gets 1 on a CPU, 8 on a GPU).
     batch_size: int

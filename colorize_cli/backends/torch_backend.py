@@ -70,10 +70,10 @@ def native_bfloat16(device) -> bool:
 
     if device.type != "cpu":
         return False
-    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
-        cap = os.environ.get(var, "")
-        if cap and "AMX" not in cap.upper() and cap.upper() != "ALL":
-            return False
+    # oneDNN reads ONEDNN_ first; ALL and DEFAULT mean no cap.
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
+    if cap and "AMX" not in cap and cap not in ("ALL", "DEFAULT"):
+        return False
     capabilities = getattr(torch.cpu, "get_capabilities", None)  # torch >= 2.10
     try:
         if capabilities is not None:
@@ -108,8 +108,10 @@ def _choose_precision(precision: str, device, model, model_path: Path) -> str:
             raise UsageError("--precision bf16 is not offered on mps: use --precision fp32")
         import torch
 
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise UsageError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
+        # Native bfloat16 from Ampere (compute capability 8) on; torch.cuda.is_bf16_supported()
+        # also says yes where it is only emulated, and asks about the current device, not this one.
+        if device.type == "cuda" and not torch.version.hip and torch.cuda.get_device_capability(device)[0] < 8:
+            raise UsageError("--precision bf16: this GPU has no native bfloat16 (it needs compute capability 8.0 or newer); use --precision fp32")
         return "bf16"
     if precision != "fp32":
         raise UsageError(f"--precision {precision} is not offered by the torch backend (fp32 or bf16)")

@@ -96,7 +96,7 @@ class MobileNetUNet(nn.Module):
         The first stage (L -> 16 features at 1/2, two convolutions) and a full-size ``up0`` stay
         float32. In bfloat16, the first stage alone moved the held-out photos' ab by 0.62 on
         average and took 2.3% of their chroma. Every other block together moved it by 0.15, with
-        chroma within 0.1%. The first stage costs little to keep: the network runs 2.7x faster
+        chroma within 0.1%. The first stage costs little to keep: the network runs 2.2-2.8x faster
         either way (AMX, benchmarks/RESULTS.md).
         """
         return [*self.stages[1:], self.up4, self.up3, self.up2, self.up1, self.head]
