@@ -83,8 +83,9 @@ def _choose_backend(backend: str, model: Path | None, device: str = "auto") -> s
             return "onnx"
         if suffix is not None:  # a .pt/.pth checkpoint needs torch
             return "torch"
-        # The bundled model ships in both formats. On a CPU, ONNX Runtime runs the whole job ~1.6x
-        # faster than torch in half the memory (benchmarks/RESULTS.md); GPUs are torch's.
+        # The bundled model ships in both formats. On a CPU, ONNX Runtime runs a 100-photo job
+        # 1.3-1.7x faster than torch (bf16 with AMX, fp32 without) in 40% of the memory: torch's
+        # import alone is ~1.2 s (benchmarks/RESULTS.md). GPUs are torch's.
         device = (device or "auto").lower()
         gpu = device.startswith("cuda") or device == "mps" or (device == "auto" and accelerator_likely())
         if has_package("torch") and (gpu or not has_package("onnxruntime")):
