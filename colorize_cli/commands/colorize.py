@@ -202,18 +202,17 @@ def colorize_command(
     # Enough photos to pay back the compiled compose (the runner decides from pixel counts too):
     # load it in the background. Beside ONNX Runtime's opening, which leaves the GIL free while it
     # builds its session, that took 0.01-0.18 s (0.09 on average) off a 100-photo call (3.35,
-    # 3.36, 3.29, 3.26 -> 3.24, 3.18, 3.22, 3.25 s, four interleaved pairs). Not beside torch's: numba's import and torch's hold the GIL and the
-    # import locks, and side by side they took 1.75 and 2.6 s instead of 0.5 and 1.2 s. So with
-    # torch it loads after the opening, beside the first photos' decoding and model calls.
+    # 3.36, 3.29, 3.26 -> 3.24, 3.18, 3.22, 3.25 s, four interleaved pairs). Not beside torch's:
+    # numba's import and torch's hold the GIL and the import locks, and side by side they took
+    # 1.75 and 2.6 s instead of 0.5 and 1.2 s. So with torch it loads after the opening, beside
+    # the first photos' decoding and model calls.
+    from colorize_cli.pipeline import warm_up_compiled_compose
+
     compiled_compose = todo >= 64
     if compiled_compose and engine_for(backend, model, device=device, precision=precision) == "onnx":
-        from colorize_cli.pipeline import warm_up_compiled_compose
-
         warm_up_compiled_compose()
     engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
     if compiled_compose:
-        from colorize_cli.pipeline import warm_up_compiled_compose
-
         warm_up_compiled_compose()  # once per process: a no-op if it already started
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -124,7 +124,8 @@ def evaluate_command(
     options = {
         "photos_dir": str(photos_dir) if photos_dir is not None else None,
         "files_from": getattr(files_from, "name", None),
-        "limit": limit, "backend": backend, "device": device, "precision": precision, "engine_precision": getattr(engine, "precision", None),
+        "limit": limit, "backend": backend, "device": device,
+        "precision": precision, "engine_precision": getattr(engine, "precision", None),
         "model": str(model) if model is not None else None,
         "effective_size": size or engine.config.default_size,
     }
