@@ -8,6 +8,11 @@ the same way, so a model can be judged against "doing nothing".
 
 ``crop`` evaluates the papers' way (center square, bicubic resize to ``crop x crop``); without it
 photos are evaluated at full size.
+
+``degraded`` is the old-print view: each photo's L* is "aged" (:mod:`colorize_cli.degrade`, the
+same draw for a photo whatever the model) before it is colorized, and the reference is the aged L*
+with the original's a*b*, so the figures still measure colour only. ``faces`` adds the face-patch
+count of :mod:`colorize_cli.faces` (needs OpenCV).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ MODEL_FIELDS = ("psnr", "ssim", "cf", "delta_cf", "cf_diff", "auc", "ab_l1")
 PER_IMAGE_FIELDS = (
     "psnr", "ssim", "cf_pred", "cf_orig", "delta_cf", "cf_diff", "auc", "ab_l1",
     "psnr_gray", "ssim_gray", "cf_gray", "delta_cf_gray", "cf_diff_gray", "auc_gray", "ab_l1_gray",
+    "faces", "faces_patched",
 )
 
 
@@ -82,7 +88,15 @@ class EvalResult:
         gray = {k: self.mean(f"{k}_gray") for k in ("psnr", "ssim", "delta_cf", "cf_diff", "auc", "ab_l1")}
         gray["colorfulness"] = self.mean("cf_gray")
         gray["cf_ratio"] = gray["colorfulness"] / cf_orig if cf_orig > 0 else math.nan
+        if self.options.get("faces"):
+            model["faces"] = self.total("faces")
+            model["faces_patched"] = self.total("faces_patched")
         return {"model": model, "gray_baseline": gray, "originals": {"colorfulness": cf_orig}}
+
+    def total(self, key: str) -> int:
+        """The sum of a count field (faces, faces_patched) over the photos that have it."""
+        vals = np.array([s.values.get(key, math.nan) for s in self.scores], dtype=np.float64)
+        return int(vals[np.isfinite(vals)].sum())
 
     def metrics_json(self) -> dict[str, object]:
         return _jsonable({
@@ -229,6 +243,57 @@ def score_pair(pred: np.ndarray, gray: np.ndarray, orig: np.ndarray) -> dict[str
     return values
 
 
+class FlipAveraged:
+    """Test-time augmentation for the ablation: the mean of the prediction and of the mirrored
+    prediction of the mirrored input (twice the network's cost). ``predict`` maps ``(N, 1, H, W)``
+    normalized L to ``(N, 2, H, W)`` normalized ab, like the backend it wraps."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.config = backend.config
+        self.precision = getattr(backend, "precision", None)
+
+    def predict(self, L: np.ndarray) -> np.ndarray:
+        mirrored = self.backend.predict(np.ascontiguousarray(L[..., ::-1]))[..., ::-1]
+        return (self.backend.predict(L) + mirrored) * np.float32(0.5)
+
+    def describe(self) -> str:
+        describe = getattr(self.backend, "describe", None)
+        return f"flip-averaged {describe() if callable(describe) else type(self.backend).__name__}"
+
+
+def _photo_seed(name: str) -> int:
+    import zlib
+
+    return zlib.crc32(name.encode("utf-8", "surrogateescape"))
+
+
+def prepare_input(orig: np.ndarray, name: str, *, degraded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(input L* ``(H, W)`` float32, reference uint8 RGB) for one original photo.
+
+    Clean view: the photo's own L* and the photo. Degraded view: an aged L* (the same draw for the
+    same ``name``) and the reference joining it with the original's a*b*.
+    """
+    lab_orig = lab.rgb_to_lab(orig / np.float32(255.0)).astype(np.float32)
+    L = lab_orig[..., 0]
+    if not degraded:
+        return L, orig
+    from colorize_cli.degrade import degrade_l
+
+    L_in = degrade_l(L, np.random.default_rng(_photo_seed(name)))
+    ref = lab.lab_to_rgb_preserving_l(L_in, lab_orig[..., 1:])
+    return L_in, (ref * 255.0 + 0.5).astype(np.uint8)
+
+
+def face_counts(orig: np.ndarray, L_in: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """``faces`` (skin-toned in the original, found on the gray input) and ``faces_patched``."""
+    from colorize_cli import faces
+
+    boxes = faces.eligible_faces(lab.rgb_to_lab(orig / np.float32(255.0)), L_input=L_in)
+    count = faces.count_patched(lab.rgb_to_lab(pred / np.float32(255.0)), boxes)
+    return {"faces": float(count.faces), "faces_patched": float(count.patched)}
+
+
 def _thumb(rgb: np.ndarray, height: int = THUMB_HEIGHT) -> Image.Image:
     im = Image.fromarray(rgb, "RGB")
     h, w = rgb.shape[:2]
@@ -283,19 +348,22 @@ def evaluate_files(
     names: Sequence[str] | None = None,
     sheet_rows: int = 24,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    degraded: bool = False,
+    faces: bool = False,
     options: dict[str, object] | None = None,
     on_result: Callable[[str, ImageScore | None, str | None], None] | None = None,
 ) -> EvalResult:
     """Evaluate ``backend`` (anything with ``predict``/``config`` as in :mod:`colorize_cli.backends`)
     on ``files``. Unreadable photos are recorded in ``failed`` and skipped.
 
+    ``degraded`` measures the old-print view; ``faces`` adds the face-patch counts (OpenCV).
     ``on_result(name, score, error)`` is called after each photo (for progress display).
     """
     names = list(names) if names is not None else [str(f) for f in files]
     chosen = set(sheet_indices(len(files), sheet_rows))
     describe = getattr(backend, "describe", None)
     result = EvalResult(
-        scores=[], failed=[], options=dict(options or {}, size=size, crop=crop),
+        scores=[], failed=[], options=dict(options or {}, size=size, crop=crop, degraded=degraded, faces=faces),
         model_description=describe() if callable(describe) else type(backend).__name__,
     )
     for i, (path, name) in enumerate(zip(files, names, strict=True)):
@@ -303,10 +371,11 @@ def evaluate_files(
             orig = load_rgb(Path(path), max_pixels=max_pixels)
             if crop:
                 orig = center_crop(orig, crop)
-            L = lab.rgb_to_lab(orig / np.float32(255.0))[..., 0].astype(np.float32)
+            L, ref = prepare_input(orig, name, degraded=degraded)
             pred = colorize_array(L, backend, size=size)[..., :3]
             gray = gray_baseline(L)
-            values = score_pair(pred, gray, orig)
+            values = score_pair(pred, gray, ref)
+            values.update(face_counts(orig, L, pred) if faces else {"faces": math.nan, "faces_patched": math.nan})
         except InputError as exc:
             result.failed.append((name, str(exc)))
             if on_result:
@@ -317,14 +386,17 @@ def evaluate_files(
         if i in chosen:
             caption = (f"PSNR {values['psnr']:.2f} dB (gray {values['psnr_gray']:.2f})  "
                        f"CF {values['cf_pred']:.1f} / orig {values['cf_orig']:.1f}")
-            result.thumbs[i] = (name, _thumb(gray), _thumb(pred), _thumb(orig), caption)
+            if faces and values["faces"]:
+                caption += f"  faces patched {int(values['faces_patched'])}/{int(values['faces'])}"
+            result.thumbs[i] = (name, _thumb(gray), _thumb(pred), _thumb(ref), caption)
         if on_result:
             on_result(name, score, None)
     return result
 
 
 __all__ = [
-    "EvalResult", "ImageScore", "IMAGE_SUFFIXES", "PSNR_CAP", "center_crop", "contact_sheet",
-    "evaluate_files", "find_photos", "gray_baseline", "load_rgb", "resolve_listed", "score_pair",
+    "EvalResult", "FlipAveraged", "ImageScore", "IMAGE_SUFFIXES", "PSNR_CAP", "center_crop", "contact_sheet",
+    "evaluate_files", "face_counts", "find_photos", "gray_baseline", "load_rgb", "prepare_input",
+    "resolve_listed", "score_pair",
     "sheet_indices",
 ]

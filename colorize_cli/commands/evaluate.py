@@ -34,7 +34,8 @@ Examples:
 Figures (per image, then averaged): PSNR (RGB, 0-255, capped at 100 dB), SSIM (scikit-image,
 RGB), colorfulness CF (Hasler & Suesstrunk), delta-CF = |CF(pred) - CF(orig)| and the signed
 CF(pred) - CF(orig), AuC of the ab error curve for thresholds 0..150 (Zhang et al. 2016), each
-also for the gray baseline (the photo's own L* with a* = b* = 0).
+also for the gray baseline (the photo's own L* with a* = b* = 0). With OpenCV: faces patched
+(more than 5% of a skin-toned face's middle painted blue, cyan, purple or green) / faces counted.
 
 \b
 Exit status: 0 all photos measured, 1 some photos were unreadable (skipped), 2 usage error.""",
@@ -47,6 +48,16 @@ Exit status: 0 all photos measured, 1 some photos were unreadable (skipped), 2 u
 @click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
               help="Evaluate the photos listed in FILE, one path per line (e.g. a run's val_files.txt).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N photos.")
+@click.option("--degraded", is_flag=True,
+              help="The old-print view: age each photo's L* (blur, tone curve, faded blacks and whites, "
+                   "grain, scan noise, JPEG; the same for a photo whatever the model) before colorizing, and "
+                   "compare with the aged L* joined to the original's colours.")
+@click.option("--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
+              help="flip: average the prediction with that of the mirrored photo (twice the network's "
+                   "cost; for comparing, the colorize command does not use it).")
+@click.option("--faces/--no-faces", default=None,
+              help="Count frontal faces (skin-toned in the original) and those with more than 5% of "
+                   "their skin blue, cyan, purple or green. Needs OpenCV; default: on when it is installed.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Write metrics.json, per_image.csv and contact_sheet.png here (default: print only).")
 @click.option("--sheet-rows", type=click.IntRange(1, 1000), default=24, show_default=True,
@@ -66,6 +77,9 @@ def evaluate_command(
     crop: int | None,
     files_from,
     limit: int | None,
+    degraded: bool,
+    tta: str,
+    faces: bool | None,
     out_dir: Path | None,
     sheet_rows: int,
     max_pixels: int,
@@ -88,6 +102,13 @@ def evaluate_command(
     if not has_package("skimage"):
         raise UsageError('evaluate needs scikit-image for SSIM: pip install "colorize-cli[dev]" '
                          "(or pip install scikit-image)")
+    from colorize_cli import faces as face_metric
+
+    if faces and not face_metric.available():
+        raise UsageError("--faces needs OpenCV: pip install 'opencv-python-headless<5' "
+                         '(in the "colorize-cli[train]" and "[dev]" extras)')
+    if faces is None:
+        faces = face_metric.available()
     if photos_dir is None and files_from is None:
         raise UsageError("give a COLOR_PHOTOS_DIR or --files-from FILE; see --help")
     files: list[Path] = []
@@ -112,6 +133,10 @@ def evaluate_command(
 
     console = Console(stderr=True, highlight=False)
     engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
+    if tta == "flip":
+        from colorize_cli.evaluation import FlipAveraged
+
+        engine = FlipAveraged(engine)
     if not quiet:
         console.print(printable(f"evaluating {len(files)} photos [{engine.describe()}]"), markup=False, soft_wrap=True)
 
@@ -124,13 +149,14 @@ def evaluate_command(
     options = {
         "photos_dir": str(photos_dir) if photos_dir is not None else None,
         "files_from": getattr(files_from, "name", None),
-        "limit": limit, "backend": backend, "device": device,
+        "limit": limit, "backend": backend, "device": device, "tta": tta,
         "precision": precision, "engine_precision": getattr(engine, "precision", None),
         "model": str(model) if model is not None else None,
         "effective_size": size or engine.config.default_size,
     }
     result = evaluate_files(files, engine, size=size, crop=crop, names=names, sheet_rows=sheet_rows,
-                            max_pixels=max_pixels, options=options, on_result=on_result)
+                            max_pixels=max_pixels, degraded=degraded, faces=faces, options=options,
+                            on_result=on_result)
     Console(highlight=False).print(summary_table(result))
     if result.failed:
         console.print(f"{len(result.failed)} of {len(files)} photos could not be read (skipped)", markup=False, soft_wrap=True)
@@ -152,7 +178,8 @@ def summary_table(result):
         return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
     crop = result.options.get("crop")
-    table = Table(title=f"{result.count} photos, {'center crop ' + str(crop) if crop else 'full size'}")
+    view = ", degraded (old-print) view" if result.options.get("degraded") else ""
+    table = Table(title=f"{result.count} photos, {'center crop ' + str(crop) if crop else 'full size'}{view}")
     table.add_column("metric")
     for name in ("model", "gray baseline", "originals"):
         table.add_column(name, justify="right")
@@ -164,4 +191,6 @@ def summary_table(result):
     table.add_row("delta-CF |pred-orig|", f(model["delta_cf"]), f(gray["delta_cf"]), "")
     table.add_row("CF pred-orig (signed)", f(model["cf_diff"]), f(gray["cf_diff"]), "")
     table.add_row("CF ratio pred/orig", f(model["cf_ratio"], 3), f(gray["cf_ratio"], 3), "1.000")
+    if "faces" in model:
+        table.add_row("faces patched / counted", f"{model['faces_patched']} / {model['faces']}", "", "")
     return table

@@ -15,7 +15,7 @@ from typing import Any
 from colorize_cli.models.config import GeneratorConfig
 
 PRESETS = ("default", "seed")
-SPLITS = ("hash", "seed")
+SPLITS = ("source", "hash", "seed")
 GAN_MODES = ("vanilla", "lsgan")
 AUGMENTS = ("resize", "crop")
 
@@ -38,8 +38,19 @@ class TrainConfig:
     * optimization: Adam with ``lr`` (generator decoder), ``lr`` * ``encoder_lr_mult`` (pretrained
       encoder), ``lr_d`` (discriminator), ``betas``; ``gan_mode`` vanilla (BCE) or lsgan (MSE);
       ``lambda_l1`` * L1 + ``gan_weight`` * GAN; ``warmup_epochs`` of L1 only before the GAN phase;
-    * split: ``seed`` (the seed's 80/20 draw with ``split_seed``) or ``hash`` (hold out the files
-      whose sha256 is 0 mod ``hash_mod``: stable whatever folders are passed).
+    * robustness: ``degrade_p``, the share of training inputs whose L* is "aged" like an old print
+      (:mod:`colorize_cli.degrade`: blur, tone curve, faded blacks and whites, grain, scan noise,
+      JPEG); the a*b* target is never degraded;
+    * ``encoder_lr_mult`` 0 freezes the pretrained encoder (weights and BatchNorm statistics):
+      its ImageNet features then stay as general as ImageNet made them;
+    * ``ema_decay`` > 0 keeps an exponential moving average of the generator's weights; it is what
+      validation measures and what the checkpoints' ``generator`` holds;
+    * split: ``source`` (hold out whole source packages, read from each folder's MANIFEST.csv:
+      those whose name's sha256 is ``source_rem`` mod ``source_mod``; the honest one: no
+      validation photo shares a source with training), ``hash`` (hold out the files whose sha256
+      is 0 mod ``hash_mod``: stable whatever folders are passed, but the same sources on both
+      sides) or ``seed`` (the seed's 80/20 draw with ``split_seed``); validation photos are
+      centre-cropped to ``val_size`` (0: the crop size).
     """
 
     preset: str = "default"
@@ -69,6 +80,9 @@ class TrainConfig:
     val_fraction: float = 0.2
     split_seed: int = 123
     hash_mod: int = 10
+    source_mod: int = 4
+    source_rem: int = 3
+    val_size: int = 0
     # optimization
     batch_size: int = 16
     epochs: int = 60
@@ -80,6 +94,8 @@ class TrainConfig:
     lambda_l1: float = 100.0
     gan_weight: float = 1.0
     warmup_epochs: int = 3
+    degrade_p: float = 0.0
+    ema_decay: float = 0.0
     # run
     seed: int = 0
     val_every: int = 1
@@ -112,6 +128,12 @@ class TrainConfig:
             raise ValueError("val_fraction must be in (0, 1)")
         if self.batch_size < 1 or self.epochs < 0 or self.crop_size < 32:
             raise ValueError("batch_size must be >= 1, epochs >= 0 and crop_size >= 32")
+        if not 0.0 <= self.degrade_p <= 1.0:
+            raise ValueError("degrade_p must be in [0, 1]")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("ema_decay must be in [0, 1)")
+        if self.encoder_lr_mult < 0:
+            raise ValueError("encoder_lr_mult must be >= 0 (0 freezes the encoder)")
         if self.save_every < 1:
             raise ValueError("save_every must be >= 1")
         object.__setattr__(self, "data_dirs", tuple(str(d) for d in self.data_dirs))

@@ -155,6 +155,8 @@ class Trainer:
             raise UsageError(f"need at least 2 training images, found {len(paths)} in {', '.join(cfg.data_dirs)}")
         if cfg.split == "seed":
             train, val = D.split_seed(paths, cfg.val_fraction, cfg.split_seed, cfg.subset)
+        elif cfg.split == "source":
+            train, val = D.split_source(paths, cfg.source_mod, cfg.source_rem, cfg.subset)
         else:
             train, val = D.split_hash(paths, cfg.hash_mod, cfg.subset)
         if not train or not val:
@@ -164,12 +166,18 @@ class Trainer:
         t = time.monotonic()
         train_imgs = D.decode_all(train, short_side=cfg.predecode_size, square=square)
         val_imgs = D.decode_all(val, short_side=cfg.predecode_size, square=square)
-        self.val_rgb = torch.stack([D.center_crop_square(im, cfg.crop_size) for im in val_imgs])
+        val_size = cfg.val_size or cfg.crop_size
+        if val_size % self.gcfg.stride:
+            raise UsageError(f"val size {val_size} must be a multiple of {self.gcfg.stride} for this generator")
+        self.val_rgb = torch.stack([D.center_crop_square(im, val_size) for im in val_imgs])
+        self.val_faces = self._find_val_faces()
         self.log(
             f"data: {len(train)} training + {len(val)} validation photos ({cfg.split} split), "
             f"decoded into RAM in {time.monotonic() - t:.1f}s"
         )
-        self.dataset = D.PhotoDataset(train_imgs, cfg.crop_size, cfg.augment, cfg.crop_scale, cfg.hflip)
+        self.dataset = D.PhotoDataset(
+            train_imgs, cfg.crop_size, cfg.augment, cfg.crop_scale, cfg.hflip, degrade_p=cfg.degrade_p
+        )
         self.batch_size = min(cfg.batch_size, max(1, len(train) // self.dist.world_size))
         self.sampler = D.SeededSampler(
             len(train), cfg.seed, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True
@@ -224,8 +232,19 @@ class Trainer:
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         self.G_raw, self.D_raw = G, Dnet
+        self.frozen_encoder = cfg.arch == "mobilenet_unet" and cfg.encoder_lr_mult == 0.0
+        if self.frozen_encoder:
+            _set_requires_grad(G.stages, False)
+        # The EMA copy is what validation measures and what checkpoints ship (torch's own averager).
+        self.G_ema = None
+        if cfg.ema_decay > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.G_ema = AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         # optimizers (on the raw modules' parameters; DDP shares them)
-        if cfg.arch == "mobilenet_unet" and cfg.encoder_lr_mult != 1.0:
+        if self.frozen_encoder:
+            groups = [{"params": [p for p in G.parameters() if p.requires_grad], "lr": cfg.lr}]
+        elif cfg.arch == "mobilenet_unet" and cfg.encoder_lr_mult != 1.0:
             enc = list(G.encoder_parameters())
             enc_ids = {id(p) for p in enc}
             rest = [p for p in G.parameters() if id(p) not in enc_ids]
@@ -323,6 +342,12 @@ class Trainer:
             "train_config": self.cfg.to_dict(),
             "meta": {"val": dict(self.last_val), "gray_baseline": dict(self.baseline or {}), "epoch": self.epoch},
         }
+        shipped = self.G_raw
+        if self.G_ema is not None:
+            shipped = self.G_ema.module
+            extra["ema_updates"] = int(self.G_ema.n_averaged)
+            if full:
+                extra["generator_train"] = clean_state_dict(self.G_raw.state_dict())
         if full:
             extra.update(
                 optimizer_g=self.opt_G.state_dict(),
@@ -330,7 +355,7 @@ class Trainer:
                 scaler=self.scaler.state_dict(),
                 rng=get_rng_state(),
             )
-        return make_checkpoint(self.G_raw, self.gcfg, **extra)
+        return make_checkpoint(shipped, self.gcfg, **extra)
 
     def save(self, best: bool = False) -> None:
         if not self.main:
@@ -343,12 +368,16 @@ class Trainer:
         ckpt = read_checkpoint(path)
         if "optimizer_g" not in ckpt:
             raise UsageError(f"{path}: not a resumable training checkpoint")
-        self.G_raw.load_state_dict(ckpt["generator"])
+        self.G_raw.load_state_dict(ckpt["generator"])  # the EMA run's training weights: below
         self.D_raw.load_state_dict(ckpt["discriminator"])
         self.opt_G.load_state_dict(ckpt["optimizer_g"])
         self.opt_D.load_state_dict(ckpt["optimizer_d"])
         # The optimizer state carries the learning rates it was saved with; the resolved config
         # wins, so '--resume RUN --lr 5e-5' really continues at the new rate.
+        if self.G_ema is not None:
+            self.G_ema.module.load_state_dict(ckpt["generator"])
+            self.G_ema.n_averaged.fill_(int(ckpt.get("ema_updates", 1)))
+            self.G_raw.load_state_dict(ckpt["generator_train"])
         g_rates = [self.cfg.lr] + [self.cfg.lr * self.cfg.encoder_lr_mult] * (len(self.opt_G.param_groups) - 1)
         for group, lr in zip(self.opt_G.param_groups, g_rates, strict=True):
             group["lr"] = lr
@@ -372,10 +401,18 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
 
-    def train_step(self, rgb: torch.Tensor, gan: bool = True) -> dict[str, float]:
-        """The seed's ``optimize``: D on (fake detached, real), then G on GAN (D frozen) + lambda * L1."""
+    def train_step(self, batch, gan: bool = True) -> dict[str, float]:
+        """The seed's ``optimize``: D on (fake detached, real), then G on GAN (D frozen) + lambda * L1.
+
+        ``batch`` is uint8 RGB ``(N, 3, S, S)``, or ``(rgb, L_input)`` with the (possibly aged) input
+        L* ``(N, 1, S, S)`` in [0, 100] that replaces the crop's own L* as the network's input and
+        in the pairs the discriminator judges.
+        """
+        rgb, L_input = batch if isinstance(batch, (tuple, list)) else (batch, None)
         rgb = rgb.to(self.device, non_blocking=True)
         L, ab = rgb_to_model_inputs(rgb)  # vectorized on the device, float32
+        if L_input is not None:
+            L = L_input.to(self.device, non_blocking=True) / lab_np.L_SCALE - lab_np.L_SHIFT
         return self.train_step_lab(L, ab, gan=gan)
 
     def train_step_lab(self, L: torch.Tensor, ab: torch.Tensor, gan: bool = True) -> dict[str, float]:
@@ -387,6 +424,8 @@ class Trainer:
             L = L.contiguous(memory_format=torch.channels_last)
             ab = ab.contiguous(memory_format=torch.channels_last)
         self.G.train()
+        if self.frozen_encoder:
+            self.G_raw.stages.eval()  # frozen: ImageNet's BatchNorm statistics, not this batch's
         with self._autocast():
             fake = self.G(L)
         out: dict[str, float] = {}
@@ -416,6 +455,8 @@ class Trainer:
         self.scaler.scale(loss_G).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
+        if self.G_ema is not None:
+            self.G_ema.update_parameters(self.G_raw)
         if gan:
             _set_requires_grad(self.D_raw, True)
             out["loss_G_GAN"] = loss_G_GAN.item()
@@ -426,7 +467,7 @@ class Trainer:
     @torch.no_grad()
     def predict_ab(self, rgb: torch.Tensor, batch: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(L*, ab true, ab predicted) in Lab units, NHWC numpy, for uint8 RGB ``(N, 3, S, S)``."""
-        G = self.G_raw
+        G = self.G_ema.module if self.G_ema is not None else self.G_raw
         was_training = G.training
         G.eval()
         Ls, abs_true, abs_pred = [], [], []
@@ -461,7 +502,29 @@ class Trainer:
         n = max(len(L), 1)
         res = {k: v / n for k, v in sums.items()}
         res["colorfulness_ratio"] = res["colorfulness"] / max(res["colorfulness_orig"], 1e-9)
+        if self.val_faces is not None:
+            from colorize_cli import faces
+
+            count = faces.FaceCount(0, 0)
+            for k, boxes in self.val_faces.items():
+                lab_pred = np.concatenate([L[k][..., None], ab_pred[k]], axis=-1)
+                count = count + faces.count_patched(lab_pred, boxes)
+            res["faces"], res["faces_patched"] = float(count.faces), float(count.patched)
         return res
+
+    def _find_val_faces(self) -> dict[int, list] | None:
+        """The validation photos' skin-toned frontal faces (None without OpenCV): found once."""
+        from colorize_cli import faces
+
+        if not faces.available():
+            self.log("face-patch metric off: OpenCV is not installed (pip install opencv-python-headless)")
+            return None
+        found = {}
+        for k, img in enumerate(self.val_rgb.permute(0, 2, 3, 1).numpy()):
+            boxes = faces.eligible_faces(lab_np.rgb_to_lab(img / np.float32(255.0)))
+            if boxes:
+                found[k] = boxes
+        return found
 
     def validate(self) -> dict[str, float]:
         t = time.monotonic()
@@ -570,8 +633,11 @@ class Trainer:
                 msg += (
                     f" | val ab L1 {v['ab_l1']:.2f} PSNR {v['psnr']:.2f} (+{v['psnr_gain_vs_gray']:.2f} vs gray) "
                     f"SSIM {v['ssim']:.4f} CF {v['colorfulness']:.1f}/{v['colorfulness_orig']:.1f} "
-                    f"({100 * v['colorfulness_ratio']:.0f}%) AuC {v['auc']:.3f}{' *best' if best else ''}"
+                    f"({100 * v['colorfulness_ratio']:.0f}%) AuC {v['auc']:.3f}"
                 )
+                if "faces" in v:
+                    msg += f" faces patched {int(v['faces_patched'])}/{int(v['faces'])}"
+                msg += " *best" if best else ""
             self.log(msg)
 
     def run(self) -> dict[str, Any]:
@@ -617,8 +683,9 @@ class Trainer:
                 bar.start()
                 task = bar.add_task("", total=total, epoch=f"{self.epoch + 1}/{cfg.epochs}", rate=0.0, losses="")
             try:
-                for rgb in self.loader:
-                    losses = self.train_step(rgb, gan=gan)
+                for batch in self.loader:
+                    losses = self.train_step(batch, gan=gan)
+                    rgb = batch[0] if isinstance(batch, (tuple, list)) else batch
                     self.step += 1
                     self.batch_in_epoch += 1
                     n_imgs += len(rgb)
