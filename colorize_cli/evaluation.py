@@ -169,10 +169,11 @@ def resolve_listed(items: Iterable[Path], *, bases: Sequence[Path]) -> list[Path
 # --- one photo -------------------------------------------------------------------------------------
 def load_rgb(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A photo as ``(H, W, 3)`` uint8 sRGB (orientation applied, ICC-tagged RGB converted)."""
-    from colorize_cli.imagefile import _apply_orientation, _to_srgb_if_tagged
+    from colorize_cli.imagefile import _apply_orientation, _to_srgb_if_tagged, require_regular_file
 
     notes: list[str] = []
     try:
+        require_regular_file(path)
         with Image.open(path) as im:
             if im.width * im.height > max_pixels:
                 raise InputError(f"refused: {im.width}x{im.height} exceeds {max_pixels} pixels")

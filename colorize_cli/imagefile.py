@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import zlib
 from functools import lru_cache
@@ -195,6 +196,28 @@ def _to_srgb_if_tagged(im: Image.Image, notes: list[str]) -> Image.Image:
         return im
 
 
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def require_regular_file(path: str | os.PathLike) -> os.stat_result:
+    """``os.stat(path)`` (symlinks followed) of a regular file; :class:`InputError` for anything else.
+
+    Opening a FIFO blocks until some other process writes to it, and a device may never end: a
+    batch must refuse them up front rather than hang on them.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("file not found (or a dangling symlink)") from None
+    except PermissionError:
+        raise InputError("permission denied") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _SPECIAL_KINDS if test(st.st_mode)), "a special file")
+        raise InputError(f"not a regular file ({kind})")
+    return st
+
+
 def decode_image(source: str | os.PathLike | Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode a file (or an open PIL image) into full-resolution L*, alpha, bit depth and EXIF.
 
@@ -206,7 +229,7 @@ def decode_image(source: str | os.PathLike | Image.Image, *, max_pixels: int = D
         return _decode_pil(source, max_pixels=max_pixels, notes=notes)
     path = Path(source)
     try:
-        if path.stat().st_size == 0:
+        if require_regular_file(path).st_size == 0:
             raise InputError("empty file (0 bytes)")
         with Image.open(path) as im:
             return _decode_pil(im, max_pixels=max_pixels, notes=notes)

@@ -25,7 +25,13 @@ from PIL import Image
 from colorize_cli.backends import Backend, cpu_threads
 from colorize_cli.errors import ColorizeError, InputError
 from colorize_cli.fsutil import remove_live_temps
-from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, decode_image, pil_format_for, write_image
+from colorize_cli.imagefile import (
+    DEFAULT_MAX_PIXELS,
+    decode_image,
+    pil_format_for,
+    require_regular_file,
+    write_image,
+)
 from colorize_cli.jobs import Job, needs_output
 from colorize_cli.pipeline import compose, network_input, warm_up_compiled_compose
 
@@ -193,6 +199,7 @@ def run_jobs(
             if on_start is not None:
                 on_start(job)
             pil_format_for(job.output)  # an unwritable output type fails now, before any decoding
+            require_regular_file(job.source)  # a FIFO or device would block the header probe below
         except BaseException:
             budget.acquire(0, stop, ticket)  # give up this photo's turn, so the next ones get theirs
             raise

@@ -567,3 +567,36 @@ def test_pickle_payload_checkpoint_is_refused_and_never_runs(tmp_path):
     # the payload is real: an unsafe load would have run it
     torch.load(evil, weights_only=False)
     assert marker.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_a_fifo_among_the_photos_fails_alone_and_never_blocks(tiny_models, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(40, 30, 1, "L").save(src / "a.jpg")
+    os.mkfifo(src / "b.jpg")  # opening it would block until a writer appears: none will
+    make_photo(40, 30, 2, "L").save(src / "c.jpg")
+    os.symlink(src / "b.jpg", src / "d.jpg")  # a symlink to it is no better
+    out, report = tmp_path / "out", tmp_path / "r.jsonl"
+    proc = run_cli(src, "-o", out, "--backend", "onnx", "--model", tiny_models["onnx"], "--report", report,
+                   cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1, text(proc.stderr)
+    by_name = {Path(r["input"]).name: r for r in read_report(report)}
+    assert [by_name[n]["status"] for n in ("a.jpg", "b.jpg", "c.jpg", "d.jpg")] == ["ok", "failed", "ok", "failed"]
+    assert by_name["b.jpg"]["error"] == by_name["d.jpg"]["error"] == "not a regular file (a FIFO)"
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "c.jpg"]
+
+
+def test_decode_refuses_special_files(tmp_path):
+    from colorize_cli.errors import InputError
+    from colorize_cli.evaluation import load_rgb
+    from colorize_cli.imagefile import decode_image
+
+    with pytest.raises(InputError, match=r"^not a regular file \(a character device\)$"):
+        decode_image("/dev/null")
+    with pytest.raises(InputError, match=r"^not a regular file \(a folder\)$"):
+        decode_image(tmp_path)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "f.png")
+        with pytest.raises(InputError, match=r"a FIFO"):
+            load_rgb(tmp_path / "f.png")
