@@ -62,6 +62,18 @@ class DefaultLazyGroup(click.Group):
             raise click.UsageError(f"'{cmd_name}' needs the '{top}' package: {hint}") from None
         return getattr(module, attr)
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The main command's options first (colorizing is the bare form's job), then the group's
+        own, then the subcommands."""
+        command = self.get_command(ctx, DEFAULT_COMMAND)
+        records = [r for p in command.get_params(ctx) if isinstance(p, click.Option) and (r := p.get_help_record(ctx))]
+        with formatter.section("Options"):
+            formatter.write_dl(records)
+        own = [r for p in self.get_params(ctx) if (r := p.get_help_record(ctx)) is not None and "--help" not in r[0]]
+        with formatter.section("Other options"):
+            formatter.write_dl(own)
+        self.format_commands(ctx, formatter)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl(list(SUBCOMMAND_HELP.items()))
@@ -87,7 +99,7 @@ Examples:
   colorize-cli export runs/mine/checkpoints/best.pt -o mine.onnx
   colorize-cli evaluate ./color_photos --crop 256 --out eval
 
-Run 'colorize-cli colorize --help' for every option of the main command.""",
+Run 'colorize-cli COMMAND --help' for a subcommand's options.""",
 )
 @click.version_option(__version__, "--version", prog_name="colorize-cli", message="%(prog)s %(version)s")
 def main() -> None:

@@ -232,6 +232,9 @@ def test_help_and_version():
     sub = run(["colorize", "--help"])
     for option in ("--files-from", "--shard", "--report", "--overwrite", "--format", "--backend", "--size"):
         assert option in sub.output
+        assert option in result.output  # the bare form's job is colorizing: its options come first
+    assert result.output.index("--shard") < result.output.index("Commands:") < result.output.index("evaluate")
+    assert "--version" in result.output
     assert run(["--version"]).output.startswith("colorize-cli ")
 
 
@@ -239,7 +242,8 @@ def test_version_does_not_import_torch_onnxruntime_or_numba():
     code = (
         "import sys\n"
         "from colorize_cli.cli import main\n"
-        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "for args in (['--version'], ['--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
         "heavy = {'torch', 'onnxruntime', 'numba'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )

@@ -238,3 +238,22 @@ def test_flip_averaging_is_the_mean_of_both_mirrors():
     L = np.zeros((1, 1, 8, 8), dtype=np.float32)
     got = FlipAveraged(LeftBright()).predict(L)
     assert got.shape == (1, 2, 8, 8) and np.allclose(got, 0.2)
+
+
+def test_colour_rebalancing_weighs_rare_colours_up_and_keeps_the_scale():
+    torch = pytest.importorskip("torch")
+    from colorize_cli.training.losses import AB_RANGE, ColourRebalancedL1, rebalance_weights
+
+    g = torch.Generator().manual_seed(0)
+    dull = torch.randn(9000, 2, generator=g) * 4
+    vivid = torch.randn(1000, 2, generator=g) * 4 + torch.tensor([45.0, 50.0])
+    samples = torch.cat([dull, vivid])
+    loss = ColourRebalancedL1(rebalance_weights(samples, mix=0.5))
+    as_map = (samples / AB_RANGE).t().reshape(1, 2, -1, 1)
+    w = loss.pixel_weights(as_map).flatten()
+    assert w.mean().item() == pytest.approx(1.0, rel=0.05)  # the plain L1's scale, on the data
+    assert w[9000:].mean() > 3 * w[:9000].mean()
+    plain = ColourRebalancedL1(rebalance_weights(samples, mix=1.0))
+    assert torch.allclose(plain.pixel_weights(as_map), torch.ones(1))
+    pred, target = torch.zeros(1, 2, 4, 4), torch.full((1, 2, 4, 4), 0.1)
+    assert plain(pred, target).item() == pytest.approx(0.1)

@@ -43,6 +43,8 @@ class TrainConfig:
       JPEG); the a*b* target is never degraded;
     * ``encoder_lr_mult`` 0 freezes the pretrained encoder (weights and BatchNorm statistics):
       its ImageNet features then stay as general as ImageNet made them;
+    * ``l1_rebalance`` < 1 weights each pixel's L1 by the rarity of its true colour (Zhang et
+      al. 2016's class rebalancing, their lambda; 0.5 is theirs, 1 is the plain L1);
     * ``ema_decay`` > 0 keeps an exponential moving average of the generator's weights; it is what
       validation measures and what the checkpoints' ``generator`` holds;
     * split: ``source`` (hold out whole source packages, read from each folder's MANIFEST.csv:
@@ -96,6 +98,7 @@ class TrainConfig:
     warmup_epochs: int = 3
     degrade_p: float = 0.0
     ema_decay: float = 0.0
+    l1_rebalance: float = 1.0
     # run
     seed: int = 0
     val_every: int = 1
@@ -130,6 +133,8 @@ class TrainConfig:
             raise ValueError("batch_size must be >= 1, epochs >= 0 and crop_size >= 32")
         if not 0.0 <= self.degrade_p <= 1.0:
             raise ValueError("degrade_p must be in [0, 1]")
+        if not 0.0 <= self.l1_rebalance <= 1.0:
+            raise ValueError("l1_rebalance must be in [0, 1] (1: plain L1)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("ema_decay must be in [0, 1)")
         if self.encoder_lr_mult < 0:

@@ -270,12 +270,28 @@ class Trainer:
             self.G = torch.compile(self.G)
         self.gan_loss = GANLoss(cfg.gan_mode).to(self.device)
         self.l1 = nn.L1Loss()
+        if cfg.l1_rebalance < 1.0:
+            from colorize_cli.training.losses import ColourRebalancedL1, rebalance_weights
+
+            self.l1 = ColourRebalancedL1(rebalance_weights(self._ab_samples(), cfg.l1_rebalance)).to(self.device)
         self.log(
             f"models: {cfg.arch} generator {count_parameters(G):,} params"
             f"{' (ImageNet encoder)' if pretrained else ''}, PatchGAN {count_parameters(Dnet):,} params; "
             f"device {self.device}{', ' + str(self.amp_dtype).replace('torch.', '') if self.amp_dtype else ''}"
             f"{f', {self.dist.world_size} processes' if self.dist.enabled else ''}"
         )
+
+    def _ab_samples(self, per_photo: int = 4096) -> torch.Tensor:
+        """True ab (Lab units) of pixels drawn from every training photo: the colour histogram
+        the rebalanced L1 is built from (same draw on every rank and resume)."""
+        g = torch.Generator().manual_seed(self.cfg.seed)
+        out = []
+        for img in self.dataset.images:
+            flat = img.reshape(3, -1)
+            pick = torch.randint(0, flat.shape[1], (per_photo,), generator=g)
+            _, ab = rgb_to_model_inputs(flat[:, pick].reshape(1, 3, per_photo, 1))
+            out.append(ab[0].reshape(2, -1).t() * lab_np.AB_SCALE)
+        return torch.cat(out)
 
     def _init_generator_from(self, G: nn.Module, path: Path) -> None:
         """Load a model file's generator weights into ``G`` (fine-tuning).
