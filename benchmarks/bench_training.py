@@ -20,15 +20,49 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from torch.utils.data import Dataset  # noqa: E402
 
 from colorize_cli.training.config import preset_config  # noqa: E402
-from colorize_cli.training.data import SeedOriginalDataset  # noqa: E402
 from colorize_cli.training.trainer import Trainer  # noqa: E402
+
+
+class SeedOriginalDataset(Dataset):
+    """The seed notebook's loader, unchanged (for the benchmark): PIL decode from disk per item,
+    bicubic resize, random flip, ``skimage.color.rgb2lab`` in float64 per sample."""
+
+    def __init__(self, paths: Sequence[Path], size: int = 256) -> None:
+        from torchvision import transforms
+
+        self.paths = list(paths)
+        self.size = size
+        self.transforms = transforms.Compose(
+            [transforms.Resize((size, size), Image.BICUBIC), transforms.RandomHorizontalFlip()]
+        )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, idx):
+        from skimage.color import rgb2lab
+        from torchvision import transforms
+
+        img = Image.open(self.paths[idx]).convert("RGB")
+        img = self.transforms(img)
+        img = np.array(img)
+        img_lab = rgb2lab(img).astype("float32")
+        img_lab = transforms.ToTensor()(img_lab)
+        L = img_lab[[0], ...] / 50.0 - 1.0
+        ab = img_lab[[1, 2], ...] / 110.0
+        return {"L": L, "ab": ab}
 
 
 def _forever(loader):

@@ -37,7 +37,6 @@ PSNR_CAP = 100.0  # dB; identical images (infinite PSNR) count as this in means 
 THUMB_HEIGHT = 160
 
 # Per-image figures, in CSV column order (after file, width, height).
-MODEL_FIELDS = ("psnr", "ssim", "cf", "delta_cf", "cf_diff", "auc", "ab_l1")
 PER_IMAGE_FIELDS = (
     "psnr", "ssim", "cf_pred", "cf_orig", "delta_cf", "cf_diff", "auc", "ab_l1",
     "psnr_gray", "ssim_gray", "cf_gray", "delta_cf_gray", "cf_diff_gray", "auc_gray", "ab_l1_gray",

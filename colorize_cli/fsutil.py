@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 TMP_PREFIX = ".colorize-tmp-"
@@ -46,12 +46,6 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with _live_lock:
             _live_temps.discard(tmp)
-
-
-def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` and atomically move the result to ``path``."""
-    with atomic_target(path) as tmp:
-        write(tmp)
 
 
 def remove_live_temps() -> None:

@@ -469,7 +469,3 @@ def _shrink_chroma(L: np.ndarray, ab: np.ndarray, iterations: int = GAMUT_ITERAT
         np.copyto(hi, mid, where=~ok)
     return ab * lo[:, None]
 
-
-def luminance_from_rgb_linear(rgb_lin: np.ndarray) -> np.ndarray:
-    """Linear RGB ``(..., 3)`` -> relative luminance Y ``(...)`` (float32)."""
-    return np.asarray(rgb_lin, dtype=np.float32) @ Y_FROM_RGB.astype(np.float32)

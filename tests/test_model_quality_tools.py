@@ -201,7 +201,7 @@ def test_frozen_encoder_and_ema_and_aged_inputs_train(tmp_path):
 
     data = make_photos(tmp_path / "photos", n=6)
     cfg = preset_config(
-        "default", **dict(TINY_MOBILE, data_dirs=(str(data),), split="seed", val_fraction=0.25, batch_size=2,
+        "default", **dict(TINY_MOBILE, data_dirs=(str(data),), split="random", val_fraction=0.25, batch_size=2,
                           epochs=1, num_workers=0, device="cpu", threads=1, warmup_epochs=0,
                           encoder_lr_mult=0.0, ema_decay=0.9, degrade_p=1.0, val_size=64),
     )

@@ -39,7 +39,7 @@ def make_photos(folder, n=8, size=(72, 56), seed=0):
 
 def tiny_config(data, **kw):
     base = dict(
-        data_dirs=(str(data),), split="seed", val_fraction=0.25, batch_size=2, epochs=1, num_workers=0,
+        data_dirs=(str(data),), split="random", val_fraction=0.25, batch_size=2, epochs=1, num_workers=0,
         log_every=1, sample_count=2, device="cpu", threads=1, warmup_epochs=0,
     )
     base.update(kw)
@@ -62,8 +62,14 @@ def test_lab_torch_matches_numpy():
     assert L.min() >= -1.0001 and L.max() <= 1.0001
 
 
-def test_seed_preset_parameter_counts():
-    cfg = preset_config("seed", data_dirs=("x",))
+def test_pix2pix_preset_keeps_its_old_name_seed():
+    new, old = preset_config("pix2pix", data_dirs=("x",)), preset_config("seed", data_dirs=("x",))
+    assert new == old and old.preset == "pix2pix" and old.split == "random"
+    assert TrainConfig.from_dict(dict(new.to_dict(), preset="seed", split="seed")) == new  # old run folders
+
+
+def test_pix2pix_preset_parameter_counts():
+    cfg = preset_config("pix2pix", data_dirs=("x",))
     assert cfg.generator_config().train_size == 256 and cfg.lambda_l1 == 100 and cfg.betas == (0.5, 0.999)
     G = build_generator(cfg.generator_config())
     D = PatchDiscriminator(3, cfg.disc_filters, cfg.disc_n_down)
@@ -106,7 +112,7 @@ def test_run_folder_via_cli(tmp_path):
     data = make_photos(tmp_path / "photos", n=8)
     out = tmp_path / "run"
     args = [str(data), "--out", str(out), "--arch", "unet", "--num-filters", "4", "--n-down", "5",
-            "--crop-size", "32", "--no-pretrained-encoder", "--predecode-size", "0", "--split", "seed",
+            "--crop-size", "32", "--no-pretrained-encoder", "--predecode-size", "0", "--split", "random",
             "--val-fraction", "0.25", "--batch-size", "2", "--epochs", "2", "--warmup-epochs", "1",
             "--num-workers", "0", "--device", "cpu", "--threads", "1", "--log-every", "1"]
     res = CliRunner().invoke(train_command, args, catch_exceptions=False)
@@ -194,10 +200,10 @@ def test_hash_split_is_stable(tmp_path):
 def test_seed_split_matches_seed_notebook():
     from pathlib import Path
 
-    from colorize_cli.training.data import split_seed
+    from colorize_cli.training.data import split_random
 
     paths = [Path(f"/x/{i:03d}.jpg") for i in range(50)]
-    train, val = split_seed(paths, 0.2, 123)
+    train, val = split_random(paths, 0.2, 123)
     np.random.seed(123)
     chosen = np.random.choice(np.array([str(p) for p in paths]), 50, replace=False)
     idx = np.random.permutation(50)

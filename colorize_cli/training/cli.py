@@ -10,7 +10,16 @@ import click
 
 from colorize_cli.device import DEVICE_CHOICES
 from colorize_cli.errors import ColorizeError, UsageError
-from colorize_cli.training.config import AUGMENTS, GAN_MODES, PRESETS, SPLITS, TrainConfig, preset_config
+from colorize_cli.training.config import (
+    AUGMENTS,
+    GAN_MODES,
+    PRESET_ALIASES,
+    PRESETS,
+    SPLIT_ALIASES,
+    SPLITS,
+    TrainConfig,
+    preset_config,
+)
 
 # (option, config field, click type, help); every default is None = "the preset's value".
 _VALUE_OPTIONS = [
@@ -27,15 +36,15 @@ _VALUE_OPTIONS = [
     ("--crop-scale", "crop_scale", str, "crop: area fraction range, e.g. 0.2,1.0."),
     ("--predecode-size", "predecode_size", int, "Short side of the photos kept in RAM (0: full size)."),
     ("--subset", "subset", int, "Use only this many photos (0: all)."),
-    ("--split", "split", click.Choice(SPLITS), "Validation split: source (whole source packages held out, from MANIFEST.csv), hash (sha256 mod --hash-mod == 0) or seed (80/20, seed 123)."),
+    ("--split", "split", click.Choice(SPLITS + tuple(SPLIT_ALIASES)), "Validation split: source (whole source packages held out, from MANIFEST.csv), hash (sha256 mod --hash-mod == 0) or random (the write-up's 80/20 draw, seed 123; 'seed' is its old name)."),
     ("--source-mod", "source_mod", int, "source split: hold out packages whose name's sha256 is --source-rem mod this (4)."),
     ("--source-rem", "source_rem", int, "source split: see --source-mod (3)."),
     ("--val-size", "val_size", int, "Validation photos' centre-crop size (0: the crop size)."),
     ("--degrade-p", "degrade_p", float, "Share of training inputs aged like old prints (blur, tone, fading, grain, noise, JPEG); the colour target stays clean."),
     ("--l1-rebalance", "l1_rebalance", float, "Weight each pixel's L1 by the rarity of its true colour (Zhang et al.'s lambda: 0.5 theirs, 1 plain L1)."),
     ("--ema-decay", "ema_decay", float, "Exponential moving average of the generator's weights (0: off, e.g. 0.999)."),
-    ("--val-fraction", "val_fraction", float, "seed split: validation fraction (0.2)."),
-    ("--split-seed", "split_seed", int, "seed split: numpy seed (123)."),
+    ("--val-fraction", "val_fraction", float, "random split: validation fraction (0.2)."),
+    ("--split-seed", "split_seed", int, "random split: numpy seed (123)."),
     ("--hash-mod", "hash_mod", int, "hash split: hold out files whose sha256 is 0 mod this (10 = ~10%)."),
     ("--batch-size", "batch_size", int, "Batch size per process."),
     ("--epochs", "epochs", int, "Total epochs (a resumed run continues up to this)."),
@@ -105,7 +114,8 @@ def resolve_config(preset: str | None, data_dirs, overrides: dict, resume: Path 
         if not path.is_file():
             raise UsageError(f"--resume: {path} not found")
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if preset is not None and preset != saved.get("preset"):
+        preset = PRESET_ALIASES.get(preset, preset)
+        if preset is not None and preset != PRESET_ALIASES.get(saved.get("preset"), saved.get("preset")):
             raise UsageError(f"--resume: the run used --preset {saved.get('preset')}, not {preset}")
         if data_dirs:
             saved["data_dirs"] = list(data_dirs)
@@ -130,14 +140,16 @@ def _decorate(f):
     epilog="""\b
 Examples:
   colorize-cli train photos/ --out runs/mine                     (default recipe, 128-px crops)
-  colorize-cli train photos/ --out runs/seed --preset seed       (the seed notebook's recipe)
+  colorize-cli train photos/ --out runs/p2p --preset pix2pix     (the write-up's recipe, exactly)
   colorize-cli train --resume runs/mine --epochs 80              (continue where it stopped)
   torchrun --nproc_per_node=4 -m colorize_cli.training photos/ --out runs/ddp
 """,
 )
 @click.argument("data_dirs", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "-o", "out", type=click.Path(path_type=Path), help="Run folder (config, metrics, samples, checkpoints).")
-@click.option("--preset", type=click.Choice(PRESETS), default=None, help="Recipe whose values are the defaults [default: default].")
+@click.option("--preset", type=click.Choice(PRESETS + tuple(PRESET_ALIASES)), default=None,
+              help="Recipe whose values are the defaults: default (the bundled model's) or pix2pix (the write-up's "
+                   "exactly; 'seed' is its old name) [default: default].")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue the run in this folder from checkpoints/last.pt.")
 @_decorate
 def train_command(data_dirs, out, preset, resume, **params):

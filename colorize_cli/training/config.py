@@ -1,4 +1,7 @@
-"""The training recipe: one frozen dataclass, two presets (``seed`` and ``default``).
+"""The training recipe: one frozen dataclass, two presets (``pix2pix`` and ``default``).
+
+``pix2pix`` is the write-up's recipe exactly (the original notebook that this project started
+from; ``seed`` is its old name and still accepted); ``default`` is the recipe of the bundled model.
 
 Every field is a command-line option whose default comes from the chosen preset; the resolved
 config is written to ``RUN_DIR/config.json`` and stored in every checkpoint, so a run can be
@@ -14,8 +17,10 @@ from typing import Any
 
 from colorize_cli.models.config import GeneratorConfig
 
-PRESETS = ("default", "seed")
-SPLITS = ("source", "hash", "seed")
+PRESETS = ("default", "pix2pix")
+PRESET_ALIASES = {"seed": "pix2pix"}
+SPLITS = ("source", "hash", "random")
+SPLIT_ALIASES = {"seed": "random"}
 GAN_MODES = ("vanilla", "lsgan")
 AUGMENTS = ("resize", "crop")
 
@@ -24,7 +29,7 @@ AUGMENTS = ("resize", "crop")
 class TrainConfig:
     """A complete, JSON-serializable description of one training run.
 
-    Recipe fields (the ``seed`` preset reproduces the seed notebook exactly):
+    Recipe fields (the ``pix2pix`` preset reproduces the write-up's notebook exactly):
 
     * generator: ``arch`` and its shape fields, ``pretrained_encoder`` (MobileNetV2 ImageNet
       weights from the torch hub cache), ``init_normal`` (the seed's N(0, 0.02) conv init; for a
@@ -51,7 +56,7 @@ class TrainConfig:
       those whose name's sha256 is ``source_rem`` mod ``source_mod``; the honest one: no
       validation photo shares a source with training), ``hash`` (hold out the files whose sha256
       is 0 mod ``hash_mod``: stable whatever folders are passed, but the same sources on both
-      sides) or ``seed`` (the seed's 80/20 draw with ``split_seed``); validation photos are
+      sides) or ``random`` (the write-up's 80/20 draw with ``split_seed``); validation photos are
       centre-cropped to ``val_size`` (0: the crop size).
     """
 
@@ -119,6 +124,9 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Old run folders say "seed" for the pix2pix preset and the random split.
+        object.__setattr__(self, "preset", PRESET_ALIASES.get(self.preset, self.preset))
+        object.__setattr__(self, "split", SPLIT_ALIASES.get(self.split, self.split))
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
         if self.split not in SPLITS:
@@ -184,9 +192,9 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-# The seed notebook's recipe, exactly (its loader used 10,000 COCO images; here: all given photos).
-SEED_PRESET: dict[str, Any] = dict(
-    preset="seed",
+# The write-up's pix2pix recipe, exactly (its loader used 10,000 COCO images; here: all given photos).
+PIX2PIX_PRESET: dict[str, Any] = dict(
+    preset="pix2pix",
     arch="unet",
     num_filters=64,
     n_down=8,
@@ -199,7 +207,7 @@ SEED_PRESET: dict[str, Any] = dict(
     augment="resize",
     hflip=True,
     predecode_size=0,
-    split="seed",
+    split="random",
     val_fraction=0.2,
     split_seed=123,
     batch_size=16,
@@ -222,9 +230,10 @@ DEFAULT_PRESET: dict[str, Any] = dict(preset="default", disc_filters=32, warmup_
 
 def preset_config(name: str, **overrides: Any) -> TrainConfig:
     """The preset's config with ``overrides`` applied (``None`` values are ignored)."""
+    name = PRESET_ALIASES.get(name, name)
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    base = dict(SEED_PRESET if name == "seed" else DEFAULT_PRESET)
+    base = dict(PIX2PIX_PRESET if name == "pix2pix" else DEFAULT_PRESET)
     base.update({k: v for k, v in overrides.items() if v is not None})
     base["preset"] = name
     return TrainConfig(**base)

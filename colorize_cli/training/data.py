@@ -45,8 +45,8 @@ def list_images(dirs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 
-def split_seed(paths: Sequence[Path], val_fraction: float = 0.2, seed: int = 123, subset: int = 0):
-    """The seed notebook's split: ``np.random.seed(123)``, choose N paths, permute, first 80% train."""
+def split_random(paths: Sequence[Path], val_fraction: float = 0.2, seed: int = 123, subset: int = 0):
+    """The write-up's split: ``np.random.seed(123)``, choose N paths, permute, first 80% train."""
     rng = np.random.RandomState(seed)  # identical draws to np.random.seed(seed) + np.random.*
     n = min(subset, len(paths)) if subset else len(paths)
     chosen = rng.choice(np.array([str(p) for p in paths]), n, replace=False)
@@ -261,33 +261,3 @@ def center_crop_square(img: torch.Tensor, size: int) -> torch.Tensor:
             interpolation=TF.InterpolationMode.BICUBIC, antialias=True,
         )
     return TF.center_crop(img, [size, size]).contiguous()
-
-
-class SeedOriginalDataset(Dataset):
-    """The seed notebook's loader, unchanged (for the benchmark): PIL decode from disk per item,
-    bicubic resize, random flip, ``skimage.color.rgb2lab`` in float64 per sample."""
-
-    def __init__(self, paths: Sequence[Path], size: int = 256) -> None:
-        from torchvision import transforms
-
-        self.paths = list(paths)
-        self.size = size
-        self.transforms = transforms.Compose(
-            [transforms.Resize((size, size), Image.BICUBIC), transforms.RandomHorizontalFlip()]
-        )
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, idx):
-        from skimage.color import rgb2lab
-        from torchvision import transforms
-
-        img = Image.open(self.paths[idx]).convert("RGB")
-        img = self.transforms(img)
-        img = np.array(img)
-        img_lab = rgb2lab(img).astype("float32")
-        img_lab = transforms.ToTensor()(img_lab)
-        L = img_lab[[0], ...] / 50.0 - 1.0
-        ab = img_lab[[1, 2], ...] / 110.0
-        return {"L": L, "ab": ab}

@@ -153,8 +153,8 @@ class Trainer:
         paths = D.list_images(cfg.data_dirs)
         if len(paths) < 2:
             raise UsageError(f"need at least 2 training images, found {len(paths)} in {', '.join(cfg.data_dirs)}")
-        if cfg.split == "seed":
-            train, val = D.split_seed(paths, cfg.val_fraction, cfg.split_seed, cfg.subset)
+        if cfg.split == "random":
+            train, val = D.split_random(paths, cfg.val_fraction, cfg.split_seed, cfg.subset)
         elif cfg.split == "source":
             train, val = D.split_source(paths, cfg.source_mod, cfg.source_rem, cfg.subset)
         else:
