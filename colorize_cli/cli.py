@@ -130,17 +130,36 @@ def exit_process(code: object) -> NoReturn:
     compiled compose (numba, LLVM) after a 100-photo run (benchmarks/RESULTS.md). Once a colorize
     run has finished (every output written, fsynced and renamed into place, the report closed)
     that teardown has nothing left to do, so the process ends at once, after flushing stdout and
-    stderr. Every other case (other subcommands, errors, Ctrl-C) exits normally.
+    stderr. So does a run whose worker threads are stuck (see :func:`_threads_left_stuck`). Every
+    other case (other subcommands, errors, Ctrl-C) exits normally.
     """
     from colorize_cli.commands import finished_cleanly
 
-    if finished_cleanly() and isinstance(code, int | None):
+    if isinstance(code, int | None) and (finished_cleanly() or _threads_left_stuck()):
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:  # None when the stream was closed (``>&-``)
                 with contextlib.suppress(OSError, ValueError):
                     stream.flush()
         os._exit(code or 0)
     sys.exit(code)
+
+
+def _threads_left_stuck(grace_s: float = 1.0) -> bool:
+    """Whether worker threads are still running ``grace_s`` after the command returned.
+
+    A stopped run leaves behind a decoder stuck in a read that never returns (a hung network mount,
+    a device): the interpreter would wait for it forever at exit, so the process must end without
+    that wait. The run itself has already reported every finished file and removed partial ones.
+    """
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace_s
+    main_thread = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main_thread and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main_thread)
 
 
 if __name__ == "__main__":  # pragma: no cover

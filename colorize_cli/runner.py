@@ -140,6 +140,11 @@ _JIT_MIN_PIXELS = 64_000_000
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
+# How long a stopped run waits for model calls and writes in progress before it gives up on them
+# (SIGTERM's grace period in schedulers is often 10-30 s; the whole stop must fit well inside).
+_STOP_GRACE_S = 3.0
+
+
 def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, ColorizeError):
         return str(exc)
@@ -320,11 +325,14 @@ def run_jobs(
                 job, fut = pending[0]
                 if batch and (not fut.done()):
                     break
-                # While this photo decodes, hand finished model calls to the writers: their
-                # writes give back the budget the photo may be waiting for.
-                while not fut.done() and inferring:
-                    wait([fut, inferring[0][1]], return_when=FIRST_COMPLETED)
+                # While this photo decodes, hand finished model calls to the writers (their
+                # writes give back the budget the photo may be waiting for) and report finished
+                # writes: a slow or stuck read must not hold back the photos already done.
+                while not fut.done() and (inferring or writes):
+                    heads = [q[0][1] for q in (inferring, writes) if q]
+                    wait([fut, *heads], return_when=FIRST_COMPLETED)
                     collect_inference(block_until=len(inferring))
+                    drain_writes(block_until=len(writes))
                 try:
                     item = fut.result()
                 except Exception as exc:  # noqa: BLE001
@@ -349,19 +357,25 @@ def run_jobs(
         stop.set()
         for _, fut in pending:
             fut.cancel()
-        infer_pool.shutdown(wait=True, cancel_futures=True)
+        # A decoder may be stuck in a read that never returns (a hung network mount): never wait
+        # for decoders. Model calls and writes end within a photo's time; wait for them, but only
+        # so long, then report every photo that was written and remove the partial files.
+        for pool in (decode_pool, infer_pool, write_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
+        wait([f for _, f in inferring] + [f for _, f in writes], timeout=_STOP_GRACE_S)
         for batch, _ in inferring:
             for item in batch:
                 budget.release(item.pixels)
-        decode_pool.shutdown(wait=True, cancel_futures=True)
-        write_pool.shutdown(wait=True, cancel_futures=True)
+        for _, fut in writes:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                with contextlib.suppress(Exception):
+                    report(fut.result())
         remove_live_temps()
         summary.seconds = time.perf_counter() - t0
         raise
-    finally:
-        infer_pool.shutdown(wait=True, cancel_futures=True)
-        decode_pool.shutdown(wait=True, cancel_futures=True)
-        write_pool.shutdown(wait=True)
+    infer_pool.shutdown(wait=True)
+    decode_pool.shutdown(wait=True)
+    write_pool.shutdown(wait=True)
     summary.seconds = time.perf_counter() - t0
     summary.stopped_early = stop.is_set()
     return summary

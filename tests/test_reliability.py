@@ -600,3 +600,60 @@ def test_decode_refuses_special_files(tmp_path):
         os.mkfifo(tmp_path / "f.png")
         with pytest.raises(InputError, match=r"a FIFO"):
             load_rgb(tmp_path / "f.png")
+
+
+_STUCK_READ_DRIVER = """
+import sys, time
+import colorize_cli.runner as runner
+real_decode = runner.decode_image
+def decode(path, **kw):
+    if str(path).endswith("stuck.jpg"):
+        sys.stderr.write("STUCK\\n")
+        sys.stderr.flush()
+        time.sleep(3600)  # a read that never returns, as on a hung network mount
+    return real_decode(path, **kw)
+runner.decode_image = decode
+from colorize_cli.cli import entry
+sys.argv = ["colorize-cli", *sys.argv[1:]]
+entry()
+"""
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_one_signal_ends_a_run_stuck_in_a_read_within_seconds(tiny_models, tmp_path, sig, code):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b", "c", "stuck"):
+        make_photo(40, 30, len(name), "L").save(src / f"{name}.jpg")
+    out, report = tmp_path / "out", tmp_path / "r.jsonl"
+    args = [src, "-o", out, "--backend", "onnx", "--model", tiny_models["onnx"], "--report", report]
+    proc = subprocess.Popen([sys.executable, "-c", _STUCK_READ_DRIVER, *map(str, args)], cwd=tmp_path,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ, NO_COLOR="1"))
+    import threading
+
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(text(raw) for raw in proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60  # until the three good photos are reported and the fourth is stuck
+    while not (sum(line.startswith("ok ") for line in seen) == 3 and any("STUCK" in line for line in seen)):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("the good photos were not all reported while a read was stuck:\n" + "".join(seen))
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("one signal did not end a run stuck in a read")
+    assert time.monotonic() - t0 < 5.0
+    reader.join(5)
+    err = "".join(seen)
+    assert rc == code, err
+    assert "Traceback" not in err
+    records = read_report(report)
+    assert sorted(Path(r["input"]).name for r in records if r["status"] == "ok") == ["a.jpg", "b.jpg", "c.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "b.jpg", "c.jpg"]
+    assert leftover_temps(tmp_path) == []

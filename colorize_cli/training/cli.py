@@ -63,6 +63,7 @@ _VALUE_OPTIONS = [
     ("--max-minutes", "max_minutes", float, "Wall-clock budget: stop cleanly (validation + checkpoint) after this."),
     ("--max-steps", "max_steps", int, "Stop after this many optimizer steps in total (0: no limit)."),
     ("--save-every", "save_every", int, "Write checkpoints/last.pt every N epochs (and always when stopping)."),
+    ("--keep-every", "keep_every", int, "Also keep the generator of every N-th epoch as checkpoints/epoch_XXXX.pt (0: no), to choose a model by other figures than ab L1."),
     ("--init-generator", "init_generator", str, "Fine-tune: start the generator from this model file (e.g. the bundled default.pt)."),
     ("--device", "device", click.Choice(DEVICE_CHOICES), "auto: cuda, then mps, then cpu."),
     ("--num-workers", "num_workers", int, "DataLoader worker processes (augmentation)."),

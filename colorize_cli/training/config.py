@@ -112,6 +112,7 @@ class TrainConfig:
     max_minutes: float = 0.0
     max_steps: int = 0
     save_every: int = 1
+    keep_every: int = 0
     # devices and speed (do not change the result on CPU)
     device: str = "auto"
     amp: bool = True

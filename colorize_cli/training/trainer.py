@@ -639,6 +639,9 @@ class Trainer:
             t = time.monotonic()
             self.save(best=best)
             self._ckpt_time = time.monotonic() - t
+        if self.main and epoch_done and cfg.keep_every and self.epoch % cfg.keep_every == 0:
+            path = self.out / "checkpoints" / f"epoch_{self.epoch:04d}.pt"
+            save_checkpoint(path, self._checkpoint(full=False))
         barrier(self.dist)
         if self.main:
             losses = " ".join(f"{k[5:]} {avg[k]:.4f}" for k in LOSS_NAMES if k in avg)
