@@ -124,16 +124,20 @@ def load_generator(path: str | os.PathLike, device: Any = "cpu"):
     return model.to(device).eval(), config
 
 
-def generator_only(ckpt: dict[str, Any], *, source: str = "", infer_size: int | None = None) -> dict[str, Any]:
+def generator_only(
+    ckpt: dict[str, Any], *, source: str = "", infer_size: int | None = None, chroma_gain: float | None = None
+) -> dict[str, Any]:
     """A model file's dict from a training checkpoint: the generator alone, no resume state.
 
-    Keeps the config (``infer_size`` replaced when given) and a short training summary in
+    Keeps the config (``infer_size`` and ``chroma_gain`` replaced when given) and a short training summary in
     ``meta`` (epoch, step, resolved training config, last validation figures): about a quarter
     of a resumable checkpoint's size.
     """
     config = dict(ckpt["generator_config"])
     if infer_size is not None:
         config["infer_size"] = int(infer_size)
+    if chroma_gain is not None:
+        config["chroma_gain"] = float(chroma_gain)
     meta = {
         "source_checkpoint": source,
         "epoch": int(ckpt.get("epoch", 0)),

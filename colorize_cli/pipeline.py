@@ -206,6 +206,7 @@ def compose(
     *,
     alpha: np.ndarray | None = None,
     bit_depth: int = 8,
+    chroma_gain: float = 1.0,
 ) -> np.ndarray:
     """Join full-resolution L* with the network's small ab into sRGB pixels.
 
@@ -215,6 +216,7 @@ def compose(
         ab_small: ``(2, h, w)`` float32 network output, normalized to [-1, 1].
         alpha: optional ``(H, W)`` uint8/uint16 alpha, appended as a 4th channel.
         bit_depth: 8 -> uint8 output, 16 -> uint16 output.
+        chroma_gain: a*b* are scaled by this before the join (the model's ``chroma_gain``).
 
     Returns:
         ``(H, W, 3)`` or ``(H, W, 4)`` uint8/uint16 sRGB.
@@ -224,6 +226,8 @@ def compose(
     channels = 3 if alpha is None else 4
     out = np.empty((height, width, channels), dtype=dtype)
     ab_scaled = lab.denormalize_ab(ab_small)
+    if chroma_gain != 1.0:
+        ab_scaled = ab_scaled * np.float32(chroma_gain)
     kernel = _compiled_kernel() if dtype == np.uint8 else None
     if kernel is not None:
         kernel.compose8(L, *_bilinear_plan(ab_scaled, height, width), out)
@@ -262,4 +266,4 @@ def colorize_array(
     size = size or backend.config.default_size
     x = network_input(L, size, backend.config.stride)
     ab_small = backend.predict(x[None])[0]
-    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth)
+    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=backend.config.chroma_gain)

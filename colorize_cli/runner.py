@@ -169,6 +169,7 @@ def run_jobs(
     """
     size = options.size or backend.config.default_size
     stride = backend.config.stride
+    chroma_gain = backend.config.chroma_gain
     workers = options.workers or max(1, cpu_threads())
     # The engine says which batch suits it: a GPU wants batches; on a CPU ONNX Runtime is as fast
     # at batch 1 (a batch only holds more photos in memory), eager torch faster at 4. Batches
@@ -239,7 +240,7 @@ def run_jobs(
             if stop.is_set() and not options.fail_fast:
                 raise InputError("not written: the run was stopped")
             d = item.decoded
-            pixels = compose(d.lightness, ab_small, alpha=d.alpha, bit_depth=d.bit_depth)
+            pixels = compose(d.lightness, ab_small, alpha=d.alpha, bit_depth=d.bit_depth, chroma_gain=chroma_gain)
             item.job.output.parent.mkdir(parents=True, exist_ok=True)
             notes = list(d.notes)
             notes += write_image(item.job.output, pixels, exif=d.exif, quality=options.quality)

@@ -257,3 +257,47 @@ def test_colour_rebalancing_weighs_rare_colours_up_and_keeps_the_scale():
     assert torch.allclose(plain.pixel_weights(as_map), torch.ones(1))
     pred, target = torch.zeros(1, 2, 4, 4), torch.full((1, 2, 4, 4), 0.1)
     assert plain(pred, target).item() == pytest.approx(0.1)
+
+
+def test_the_models_chroma_gain_scales_colour_in_the_api_and_the_cli(tiny_models, photo_dir, tmp_path):
+    pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from colorize_cli.checkpoint import generator_only, read_checkpoint, save_checkpoint
+    from colorize_cli.cli import main
+
+    torch = pytest.importorskip("torch")
+    ckpt = read_checkpoint(tiny_models["pt"])
+    ckpt["generator"]["head.weight"] = torch.zeros_like(ckpt["generator"]["head.weight"])
+    ckpt["generator"]["head.bias"] = torch.tensor([0.12, 0.1])  # a flat, in-gamut colour everywhere
+    flat, boosted = tmp_path / "flat.pt", tmp_path / "boosted.pt"
+    save_checkpoint(flat, generator_only(ckpt))
+    save_checkpoint(boosted, generator_only(ckpt, chroma_gain=1.5))
+
+    def chroma(folder: Path) -> float:
+        rgb = np.asarray(Image.open(folder / "b.png").convert("RGB"), dtype=np.float32) / 255.0
+        return float(np.hypot(*lab.rgb_to_lab(rgb)[..., 1:].transpose(2, 0, 1)).mean())
+
+    results = {}
+    for name, model in (("plain", flat), ("boosted", boosted)):
+        out = tmp_path / name
+        res = CliRunner().invoke(main, [str(photo_dir), "-o", str(out), "--backend", "torch", "--model", str(model),
+                                        "--precision", "fp32"], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        results[name] = chroma(out)
+    assert results["plain"] > 5 and results["boosted"] / results["plain"] == pytest.approx(1.5, rel=0.03)
+
+    from colorize_cli.pipeline import colorize_array
+
+    class Flat:
+        def __init__(self, gain):
+            self.config = SimpleNamespace(default_size=32, stride=32, chroma_gain=gain)
+
+        def predict(self, L):
+            out = np.zeros((L.shape[0], 2) + L.shape[2:], dtype=np.float32)
+            out[:, 0], out[:, 1] = 0.1, 0.08
+            return out
+
+    L = np.full((20, 30), 55.0, dtype=np.float32)
+    ab = {g: lab.rgb_to_lab(colorize_array(L, Flat(g)) / 255.0)[..., 1:].mean(axis=(0, 1)) for g in (1.0, 2.0)}
+    assert np.allclose(ab[2.0], 2 * ab[1.0], rtol=0.03)

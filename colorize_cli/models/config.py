@@ -23,6 +23,9 @@ class GeneratorConfig:
         width_mult: ``mobilenet_unet`` encoder width (torchvision MobileNetV2's ``width_mult``).
         decoder_channels: ``mobilenet_unet`` decoder widths, from the 1/16 level up to full size
             (5 levels), or up to 1/2 (4 levels: ab predicted at half size, upsampled x2 in the network).
+        chroma_gain: the factor the pipeline scales the predicted a*b* by before the join (1: as
+            predicted). A regression model hedges towards gray where it is unsure; like
+            ``infer_size`` this is chosen on validation figures when a model is bundled.
     """
 
     arch: str = "mobilenet_unet"
@@ -35,8 +38,11 @@ class GeneratorConfig:
     dropout: float = 0.5
     width_mult: float = 1.0
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
+    chroma_gain: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.chroma_gain <= 4.0:
+            raise ValueError(f"chroma_gain must be in (0, 4], not {self.chroma_gain}")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
         if self.arch == "mobilenet_unet" and len(self.decoder_channels) not in (4, 5):
