@@ -266,4 +266,4 @@ def colorize_array(
     size = size or backend.config.default_size
     x = network_input(L, size, backend.config.stride)
     ab_small = backend.predict(x[None])[0]
-    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=backend.config.chroma_gain)
+    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=getattr(backend.config, "chroma_gain", 1.0))

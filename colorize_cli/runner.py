@@ -169,7 +169,7 @@ def run_jobs(
     """
     size = options.size or backend.config.default_size
     stride = backend.config.stride
-    chroma_gain = backend.config.chroma_gain
+    chroma_gain = getattr(backend.config, "chroma_gain", 1.0)  # duck-typed configs may lack it
     workers = options.workers or max(1, cpu_threads())
     # The engine says which batch suits it: a GPU wants batches; on a CPU ONNX Runtime is as fast
     # at batch 1 (a batch only holds more photos in memory), eager torch faster at 4. Batches

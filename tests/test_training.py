@@ -40,7 +40,8 @@ def make_photos(folder, n=8, size=(72, 56), seed=0):
 def tiny_config(data, **kw):
     base = dict(
         data_dirs=(str(data),), split="random", val_fraction=0.25, batch_size=2, epochs=1, num_workers=0,
-        log_every=1, sample_count=2, device="cpu", threads=1, warmup_epochs=0,
+        log_every=1, sample_count=2, device="cpu", threads=1, warmup_epochs=0, val_size=0, degrade_p=0.0,
+        ema_decay=0.0, encoder_lr_mult=0.5,
     )
     base.update(kw)
     preset = base.pop("preset", "default")
@@ -79,7 +80,8 @@ def test_pix2pix_preset_parameter_counts():
 
 def test_default_preset_values():
     cfg = preset_config("default", data_dirs=("x",))
-    assert cfg.arch == "mobilenet_unet" and cfg.crop_size == 128 and cfg.split == "hash"
+    assert cfg.arch == "mobilenet_unet" and cfg.crop_size == 128 and cfg.split == "source"
+    assert cfg.encoder_lr_mult == 0.0 and cfg.decoder_channels == (256, 128, 64, 32) and cfg.degrade_p == 0.5
     assert cfg.generator_config().train_size == 128
     assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
 
@@ -114,7 +116,7 @@ def test_run_folder_via_cli(tmp_path):
     args = [str(data), "--out", str(out), "--arch", "unet", "--num-filters", "4", "--n-down", "5",
             "--crop-size", "32", "--no-pretrained-encoder", "--predecode-size", "0", "--split", "random",
             "--val-fraction", "0.25", "--batch-size", "2", "--epochs", "2", "--warmup-epochs", "1",
-            "--num-workers", "0", "--device", "cpu", "--threads", "1", "--log-every", "1"]
+            "--num-workers", "0", "--device", "cpu", "--threads", "1", "--log-every", "1", "--val-size", "0"]
     res = CliRunner().invoke(train_command, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     cfg = json.loads((out / "config.json").read_text())

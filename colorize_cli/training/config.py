@@ -223,10 +223,45 @@ PIX2PIX_PRESET: dict[str, Any] = dict(
     warmup_epochs=0,
 )
 
-# The default recipe: pretrained MobileNetV2 U-Net, L1 warm-up, then PatchGAN on (L, ab).
-# Its PatchGAN has 32 filters: at 128 px a 64-filter PatchGAN costs ~2x the generator's compute
-# (forward three times, backward twice per step); 32 filters cut the GAN-phase step time ~2x on CPU.
-DEFAULT_PRESET: dict[str, Any] = dict(preset="default", disc_filters=32, warmup_epochs=2)
+# The default recipe (phase 1 of the bundled model, MODEL_CARD.md), every value spelled out: a
+# MobileNetV2 U-Net whose ImageNet encoder stays frozen (weights and BatchNorm statistics: a few
+# hundred photos would cost the generality ImageNet gave it), a four-level decoder (ab at half
+# size), 128-px crops at several scales of the full-size photos, half the inputs aged like old
+# prints, an EMA of the generator, L1 warm-up, then PatchGAN + 100 x L1 at GAN weight 0.1, and the
+# source-disjoint split. Its PatchGAN has 32 filters: at 128 px a 64-filter PatchGAN costs ~2x the
+# generator's compute (forward three times, backward twice per step).
+DEFAULT_PRESET: dict[str, Any] = dict(
+    preset="default",
+    arch="mobilenet_unet",
+    width_mult=1.0,
+    decoder_channels=(256, 128, 64, 32),
+    pretrained_encoder=True,
+    init_normal=False,
+    disc_filters=32,
+    disc_n_down=3,
+    crop_size=128,
+    augment="crop",
+    crop_scale=(0.2, 1.0),
+    hflip=True,
+    predecode_size=0,
+    degrade_p=0.5,
+    split="source",
+    source_mod=4,
+    source_rem=3,
+    val_size=256,
+    batch_size=16,
+    epochs=28,
+    lr=2e-4,
+    lr_d=2e-4,
+    encoder_lr_mult=0.0,
+    betas=(0.5, 0.999),
+    gan_mode="vanilla",
+    lambda_l1=100.0,
+    gan_weight=0.1,
+    l1_rebalance=1.0,
+    warmup_epochs=3,
+    ema_decay=0.995,
+)
 
 
 def preset_config(name: str, **overrides: Any) -> TrainConfig:
