@@ -19,7 +19,7 @@ from _common import default_models, folder_args, make_folder, run_cli, tempdir
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     folder_args(ap, 100)
-    ap.add_argument("--backends", default="onnx,torch,torch-fp32,onnx-int8",
+    ap.add_argument("--backends", default="onnx,torch,torch-fp32",
                     help="onnx, torch (default precision: bf16 on a CPU with AMX), torch-fp32, onnx-int8 (bundled int8)")
     ap.add_argument("--extra", default="", help="extra CLI arguments, e.g. '--batch-size 8'")
     args = ap.parse_args()

@@ -57,9 +57,10 @@ def test_cli_without_model_uses_the_bundled_one_deterministically(tmp_path):
     a = np.asarray(Image.open(outputs["onnx0"]), dtype=int)
     b = np.asarray(Image.open(outputs["torch1"]), dtype=int)
     assert np.abs(a - b).max() <= 3
-    # ... and torch's bfloat16 stays close to them.
+    # ... and torch's bfloat16 stays close to them (model v2: 1.02 levels on average on this
+    # synthetic photo; mean delta-ab 0.24-0.68 on the examples, MODEL_CARD.md).
     c = np.asarray(Image.open(outputs["torch3"]), dtype=int)
-    assert np.abs(a - c).mean() <= 1.0 and np.abs(a - c).max() <= 12
+    assert np.abs(a - c).mean() <= 1.5 and np.abs(a - c).max() <= 12
 
 
 def test_bundled_model_adds_plausible_color_and_keeps_lightness(tmp_path):
@@ -75,13 +76,25 @@ def test_bundled_model_adds_plausible_color_and_keeps_lightness(tmp_path):
     assert chroma.mean() > 1.0  # not gray: the model predicts color
 
 
-def test_int8_variant_is_bundled_and_close_to_fp32(tmp_path):
-    from colorize_cli.backends import open_backend
-    from colorize_cli.imagefile import decode_image
-    from colorize_cli.pipeline import network_input
+def test_int8_is_offered_only_when_bundled(tmp_path):
+    """v2's int8 quantization moved colours beyond the export's tolerance, so it is not shipped:
+    asking for it says so (exit 2) instead of running something else."""
+    from colorize_cli.backends import NO_INT8_HINT, open_backend
+    from colorize_cli.errors import UsageError
+    from colorize_cli.modelmeta import BUNDLED_ONNX_INT8
 
-    fp32, int8 = open_backend("onnx"), open_backend("onnx", precision="int8")
-    assert int8.facts["precision"] == "int8" and int8.model_path.name == "default_int8.onnx"
-    assert int8.model_path.stat().st_size < 0.4 * fp32.model_path.stat().st_size
-    x = network_input(decode_image(make_photo(256, 192, seed=5, mode="L")).L, 192, 32)[None]
-    assert np.abs(int8.predict(x) - fp32.predict(x)).mean() < 0.03
+    if bundled_model_path(BUNDLED_ONNX_INT8).is_file():
+        from colorize_cli.imagefile import decode_image
+        from colorize_cli.pipeline import network_input
+
+        fp32, int8 = open_backend("onnx"), open_backend("onnx", precision="int8")
+        assert int8.facts["precision"] == "int8"
+        x = network_input(decode_image(make_photo(256, 192, seed=5, mode="L")).L, 192, 32)[None]
+        assert np.abs(int8.predict(x) - fp32.predict(x)).mean() < 0.03
+        return
+    with pytest.raises(UsageError, match="no int8 variant"):
+        open_backend("onnx", precision="int8")
+    make_photo(40, 30, 1, "L").save(tmp_path / "a.png")
+    res = CliRunner().invoke(main, [str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--precision", "int8"])
+    assert res.exit_code == 2 and NO_INT8_HINT.split(":")[0] in res.output
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())

@@ -419,7 +419,6 @@ def test_bf16_on_a_gpu_needs_native_bfloat16(tiny_models, monkeypatch, capabilit
     "args, want",
     [
         ([], "onnx"),
-        (["--precision", "int8"], "onnx"),
         (["--precision", "bf16"], "torch"),
         (["--model", "m.pt"], "torch"),
         (["--model", "m.onnx"], "onnx"),

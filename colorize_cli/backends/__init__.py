@@ -23,6 +23,12 @@ from colorize_cli.models.config import GeneratorConfig
 
 BACKEND_CHOICES = ("auto", "torch", "onnx")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8")
+# The bundled model ships an int8 variant only when its colours hold up after quantization.
+NO_INT8_HINT = (
+    "--precision int8: this version's bundled model has no int8 variant (quantized, its colours moved "
+    "beyond tolerance; see MODEL_CARD.md). Make one for your own model with 'colorize-cli export MODEL.pt "
+    "-o model_int8.onnx --quantize int8 --calibration PHOTOS_DIR' and pass --model model_int8.onnx"
+)
 
 
 class Backend(Protocol):
@@ -116,6 +122,8 @@ def engine_for(
             raise UsageError("--precision int8 selects the bundled int8 model; with --model the file decides")
         if backend == "torch":
             raise UsageError("--precision int8 runs on ONNX Runtime: use --backend onnx (or auto)")
+        if not bundled_model_path(BUNDLED_ONNX_INT8).is_file():
+            raise UsageError(NO_INT8_HINT)
         backend = "onnx"
     if precision == "bf16":
         if model_path is not None and model_path.suffix.lower() == ".onnx":

@@ -55,7 +55,7 @@ def model_options(func):
             type=click.Choice(["auto", "fp32", "bf16", "int8"]),
             default="auto",
             show_default=True,
-            help="auto: bf16 when torch runs on a CPU with AMX, else fp32 (ONNX models run as exported). fp32: full precision. bf16: torch with mobilenet_unet checkpoints, all but the blocks that read L in bfloat16 (~2.2-2.8x faster network with AMX, slower without; a*b* within ~0.2 units of fp32 on average). int8: the bundled model quantized for the CPU (ONNX Runtime; ~1.2x faster end to end; colors close to fp32, with small shifts and an occasional local mistake).",
+            help="auto: bf16 when torch runs on a CPU with AMX, else fp32 (ONNX models run as exported). fp32: full precision. bf16: torch with mobilenet_unet checkpoints, all but the blocks that read L in bfloat16 (~2.2-2.8x faster network with AMX, slower without; a*b* within ~0.2 units of fp32 on average). int8: the bundled model quantized for the CPU, where the bundle has one (ONNX Runtime; this version's has none: quantized, its colours moved too far).",
         ),
     ]
     for deco in reversed(decorators):
