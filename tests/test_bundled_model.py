@@ -57,10 +57,11 @@ def test_cli_without_model_uses_the_bundled_one_deterministically(tmp_path):
     a = np.asarray(Image.open(outputs["onnx0"]), dtype=int)
     b = np.asarray(Image.open(outputs["torch1"]), dtype=int)
     assert np.abs(a - b).max() <= 3
-    # ... and torch's bfloat16 stays close to them (model v2: 1.02 levels on average on this
-    # synthetic photo; mean delta-ab 0.24-0.68 on the examples, MODEL_CARD.md).
+    # ... and torch's bfloat16 stays close to them (model v2 on this synthetic photo: 1.02 levels on
+    # average, 13 at most; on the examples 0.36-0.95 on average, 99.9th percentile 4-7, at most 18
+    # in their JPEG outputs: MODEL_CARD.md).
     c = np.asarray(Image.open(outputs["torch3"]), dtype=int)
-    assert np.abs(a - c).mean() <= 1.5 and np.abs(a - c).max() <= 12
+    assert np.abs(a - c).mean() <= 1.5 and np.abs(a - c).max() <= 16
 
 
 def test_bundled_model_adds_plausible_color_and_keeps_lightness(tmp_path):
