@@ -1,0 +1,72 @@
+"""Each option of the colorize command changes what it says it changes (tests that fail when an
+option is ignored or fixed): --quality, --size, --files-from with absolute paths."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from colorize_cli.cli import main
+from tests.conftest import make_photo
+
+
+@pytest.fixture()
+def onnx_args(tiny_models):
+    return ["--backend", "onnx", "--model", str(tiny_models["onnx"])]
+
+
+def _run(args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _quant_tables_for(quality: int) -> dict:
+    buf = io.BytesIO()
+    make_photo(64, 64, 1).save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return im.quantization
+
+
+@pytest.mark.parametrize("quality", [30, 75])
+def test_quality_sets_the_jpeg_quantization(tmp_path, onnx_args, quality):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(96, 64, 2, "L").save(src / "a.jpg", quality=95)
+    res = _run([src, "-o", tmp_path / "out", "--quality", quality, *onnx_args])
+    assert res.exit_code == 0, res.output
+    with Image.open(tmp_path / "out" / "a.jpg") as im:
+        assert im.quantization == _quant_tables_for(quality)
+
+
+def test_size_changes_what_the_network_sees(tmp_path, onnx_args):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(200, 150, 3, "L").save(src / "a.png")
+    outs = {}
+    for size, name in ((64, "s64"), (256, "s256"), (64, "s64b")):
+        res = _run([src, "-o", tmp_path / name, "--size", size, *onnx_args])
+        assert res.exit_code == 0, res.output
+        outs[name] = np.asarray(Image.open(tmp_path / name / "a.png"), dtype=int)
+    assert np.array_equal(outs["s64"], outs["s64b"])  # the same size: the same pixels
+    assert np.abs(outs["s64"] - outs["s256"]).mean() > 1.0  # another size: other colours
+
+
+def test_files_from_mirrors_absolute_paths_below_the_working_folder(tmp_path, onnx_args, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "archive" / "box1").mkdir(parents=True)
+    make_photo(40, 30, 4, "L").save(tmp_path / "archive" / "box1" / "a.jpg")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    elsewhere.mkdir()
+    make_photo(40, 30, 5, "L").save(elsewhere / "b.jpg")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{tmp_path / 'archive' / 'box1' / 'a.jpg'}\n{elsewhere / 'b.jpg'}\n", encoding="utf-8")
+    res = _run(["--files-from", listing, "-o", "out", *onnx_args])
+    assert res.exit_code == 0, res.output
+    found = sorted(os.path.relpath(os.path.join(r, f), tmp_path / "out") for r, _, fs in os.walk("out") for f in fs)
+    # below the working folder: its relative path is mirrored; outside it: the file name alone
+    assert found == [os.path.join("archive", "box1", "a.jpg"), "b.jpg"]
