@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorize_cli import lab
 from colorize_cli.errors import InputError
@@ -238,7 +238,9 @@ def decode_image(source: str | os.PathLike | Image.Image, *, max_pixels: int = D
     except UnidentifiedImageError:
         raise InputError("not an image Pillow can read (unknown or corrupt format)") from None
     except Image.DecompressionBombError as exc:
-        raise InputError(f"refused: {exc}") from None
+        # Pillow's own process-wide guard (PIL.Image.MAX_IMAGE_PIXELS), which the host process
+        # owns; the command line lifts it and applies --max-pixels alone.
+        raise InputError(f"refused by Pillow's decompression-bomb guard (raise --max-pixels or PIL.Image.MAX_IMAGE_PIXELS): {exc}") from None
     except FileNotFoundError:
         raise InputError("file not found (or a dangling symlink)") from None
     except PermissionError:
@@ -496,6 +498,3 @@ def _write_tiff16(tmp: Path, pixels: np.ndarray) -> None:
         fh.flush()
         os.fsync(fh.fileno())
 
-
-ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a half-gray photo
-Image.MAX_IMAGE_PIXELS = None  # we check sizes ourselves against --max-pixels, before decoding

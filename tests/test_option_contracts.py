@@ -70,3 +70,24 @@ def test_files_from_mirrors_absolute_paths_below_the_working_folder(tmp_path, on
     found = sorted(os.path.relpath(os.path.join(r, f), tmp_path / "out") for r, _, fs in os.walk("out") for f in fs)
     # below the working folder: its relative path is mirrored; outside it: the file name alone
     assert found == [os.path.join("archive", "box1", "a.jpg"), "b.jpg"]
+
+
+def test_the_library_leaves_the_host_process_alone(tmp_path, tiny_models):
+    """Importing and using the library changes neither Pillow's globals, the environment nor the
+    working folder; only the command line configures its own process."""
+    import subprocess
+    import sys
+
+    make_photo(40, 30, 1, "L").save(tmp_path / "a.png")
+    code = f"""
+import os, PIL.Image, PIL.ImageFile
+before = (PIL.Image.MAX_IMAGE_PIXELS, PIL.ImageFile.LOAD_TRUNCATED_IMAGES, dict(os.environ), os.getcwd())
+from colorize_cli import colorize_paths, open_backend
+colorize_paths([{str(tmp_path / "a.png")!r}], {str(tmp_path / "out")!r}, backend=open_backend("torch", {str(tiny_models["pt"])!r}))
+after = (PIL.Image.MAX_IMAGE_PIXELS, PIL.ImageFile.LOAD_TRUNCATED_IMAGES, dict(os.environ), os.getcwd())
+assert before == after, (before[:2], after[:2], set(after[2].items()) ^ set(before[2].items()))
+assert os.path.isfile({str(tmp_path / "out" / "a.png")!r})
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr

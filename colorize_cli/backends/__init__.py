@@ -166,10 +166,6 @@ def open_backend(
             raise BackendUnavailable("torch", "torch", "torch")
         if model_path is None:
             model_path = _bundled(BUNDLED_CHECKPOINT)
-        # OpenMP threads that spin after each op starve the decode/encode threads running beside
-        # inference (1.89x -> 1.48x the ONNX backend's end-to-end time on 2 cores, see
-        # benchmarks/RESULTS.md). Read when torch loads, so it only applies if torch is not loaded yet.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from colorize_cli.backends.torch_backend import TorchBackend
 
         return TorchBackend(model_path, device=device, threads=threads, precision=precision)

@@ -14,6 +14,7 @@ from colorize_cli.commands import mark_finished
 from colorize_cli.commands.options import (
     EXIT_FAILED,
     EXIT_OK,
+    configure_own_process,
     handles_errors,
     model_options,
     verbosity_options,
@@ -211,6 +212,7 @@ def colorize_command(
     compiled_compose = todo >= 64
     if compiled_compose and engine_for(backend, model, device=device, precision=precision) == "onnx":
         warm_up_compiled_compose()
+    configure_own_process()
     engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
     if compiled_compose:
         warm_up_compiled_compose()  # once per process: a no-op if it already started

@@ -14,6 +14,7 @@ import click
 from colorize_cli.commands.options import (
     EXIT_FAILED,
     EXIT_OK,
+    configure_own_process,
     handles_errors,
     model_options,
     verbosity_options,
@@ -132,6 +133,7 @@ def evaluate_command(
         files, names = files[:limit], names[:limit]
 
     console = Console(stderr=True, highlight=False)
+    configure_own_process()
     engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
     if tta == "flip":
         from colorize_cli.evaluation import FlipAveraged
