@@ -91,3 +91,22 @@ assert os.path.isfile({str(tmp_path / "out" / "a.png")!r})
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_int8_quantization_never_changes_the_working_folder(tmp_path, tiny_models, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from colorize_cli.export.variants import quantize_int8
+
+    def no_chdir(path):
+        raise AssertionError(f"os.chdir({path!r}) in the caller's process")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "chdir", no_chdir)
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    for i in range(3):
+        make_photo(80, 64, i, "L").save(cal / f"c{i}.png")
+    dst, method = quantize_int8(tiny_models["onnx"], tmp_path / "q.onnx", calibration=sorted(cal.iterdir()),
+                                size=64, stride=32)
+    assert method == "static" and dst.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "q.onnx"]  # no scratch files left here

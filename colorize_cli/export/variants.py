@@ -160,16 +160,6 @@ def _calibration_options(n_images: int, methods) -> dict:
     return {"calibrate_method": methods.MinMax}
 
 
-@contextlib.contextmanager
-def _working_dir(path):
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
 def quantize_int8(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -182,8 +172,45 @@ def quantize_int8(
 
     Static quantization calibrated on ``calibration`` photos when given, else dynamic.
     Returns ``(dst, method)`` with method ``"static"`` or ``"dynamic"``.
+
+    onnxruntime's shape inference and calibration drop scratch files (``sym_shape_infer_temp.onnx``,
+    ``<uuid>.data``) into the current working folder and print progress to stdout, so the work runs
+    in a child process whose working folder is a temporary one: the caller's process, folder and
+    output stay untouched.
     """
+    import json
+    import subprocess
+    import sys
+
     import onnx
+
+    meta = _metadata(onnx.load(str(src), load_external_data=False))
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    job = {
+        "src": str(src), "dst": str(dst), "size": size, "stride": stride,
+        "calibration": [str(Path(p).resolve()) for p in calibration] if calibration else [],
+    }
+    package_root = str(Path(__file__).resolve().parents[2])  # importable from the scratch folder too
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryDirectory(prefix="colorize-quant-") as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "colorize_cli.export.variants", json.dumps(job)],
+            cwd=tmp, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+        )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines or lines[-1] not in ("static", "dynamic"):
+        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"int8 quantization failed: {detail}")
+    method = lines[-1]
+    proto = onnx.load(str(dst))
+    _restore_metadata(proto, meta, "int8")
+    proto.metadata_props.add(key=KEY_PREFIX + "quantization", value=method)
+    onnx.save(proto, str(dst))
+    return Path(dst), method
+
+
+def _quantize_in_this_process(job: dict) -> str:
+    """The child process's work for :func:`quantize_int8` (its working folder is a scratch one)."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -193,46 +220,32 @@ def quantize_int8(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    meta = _metadata(onnx.load(str(src), load_external_data=False))
-    src, dst = Path(src).resolve(), Path(dst).resolve()
-    calibration = [Path(p).resolve() for p in calibration] if calibration else calibration
-    with tempfile.TemporaryDirectory(prefix="colorize-quant-") as tmp, _working_dir(tmp):
-        # onnxruntime's shape inference and calibration drop scratch files (sym_shape_infer_temp.onnx,
-        # <uuid>.data) into the current directory; run them inside the temporary one.
-        prepped = Path(tmp) / "prepped.onnx"
-        try:
-            # Shape inference and ORT's graph optimizations first, as onnxruntime recommends
-            # (quantization then sees the fused graph). Harmless to skip if it fails.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                quant_pre_process(str(src), str(prepped), skip_symbolic_shape=False)
-        except Exception:  # noqa: BLE001 - optional step
-            prepped = Path(src)
-        if calibration:
-            reader = ImageCalibrationReader(calibration, size, stride)
-            # The histogram calibrator print()s its progress: keep it out of the command's output.
-            with contextlib.redirect_stdout(io.StringIO()):
-                quantize_static(
-                    str(prepped),
-                    str(dst),
-                    reader,
-                    quant_format=QuantFormat.QDQ,
-                    per_channel=True,
-                    activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8,
-                    **_calibration_options(len(calibration), CalibrationMethod),
-                )
-            method = "static"
-        else:
-            quantize_dynamic(
-                str(prepped),
-                str(dst),
-                per_channel=True,
-                weight_type=QuantType.QInt8,
-            )
-            method = "dynamic"
-    proto = onnx.load(str(dst))
-    _restore_metadata(proto, meta, "int8")
-    proto.metadata_props.add(key=KEY_PREFIX + "quantization", value=method)
-    onnx.save(proto, str(dst))
-    return Path(dst), method
+    src, dst, calibration = Path(job["src"]), Path(job["dst"]), [Path(p) for p in job["calibration"]]
+    prepped = Path.cwd() / "prepped.onnx"
+    try:
+        # Shape inference and ORT's graph optimizations first, as onnxruntime recommends
+        # (quantization then sees the fused graph). Harmless to skip if it fails.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quant_pre_process(str(src), str(prepped), skip_symbolic_shape=False)
+    except Exception:  # noqa: BLE001 - optional step
+        prepped = src
+    if not calibration:
+        quantize_dynamic(str(prepped), str(dst), per_channel=True, weight_type=QuantType.QInt8)
+        return "dynamic"
+    reader = ImageCalibrationReader(calibration, job["size"], job["stride"])
+    # The histogram calibrator print()s its progress: keep it out of the method line on stdout.
+    with contextlib.redirect_stdout(io.StringIO()):
+        quantize_static(
+            str(prepped), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            **_calibration_options(len(calibration), CalibrationMethod),
+        )
+    return "static"
+
+
+if __name__ == "__main__":  # the child of quantize_int8
+    import json
+    import sys
+
+    print(_quantize_in_this_process(json.loads(sys.argv[1])))
