@@ -19,8 +19,8 @@ from colorize_cli._version import __version__
 # name -> "module:attribute" of a click.Command, imported only when that subcommand runs.
 SUBCOMMANDS = {
     "colorize": "colorize_cli.commands.colorize:colorize_command",
-    "train": "colorize_cli.training.cli:train_command",
-    "export": "colorize_cli.export.cli:export_command",
+    "train": "colorize_cli.commands.train:train_command",
+    "export": "colorize_cli.commands.export:export_command",
     "evaluate": "colorize_cli.commands.evaluate:evaluate_command",
 }
 DEFAULT_COMMAND = "colorize"

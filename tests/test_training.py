@@ -109,7 +109,7 @@ def test_one_step_gradients(tmp_path, arch_cfg):
 
 
 def test_run_folder_via_cli(tmp_path):
-    from colorize_cli.training.cli import train_command
+    from colorize_cli.commands.train import train_command
 
     data = make_photos(tmp_path / "photos", n=8)
     out = tmp_path / "run"
