@@ -9,7 +9,8 @@
 #   * colorize-cli --backend onnx  and  --backend auto  colorize a few generated photos,
 #     outputs exist, and 'torch' is not in sys.modules afterwards;
 #   * backend auto without --model resolves to onnx there;
-#   * --backend torch and `colorize-cli export` fail with exit 2 naming the [torch] extra.
+#   * --backend torch and `colorize-cli export` fail with exit 2 naming the [torch] extra;
+#   * the default test suite passes there (tests that need torch skip, saying why).
 # CORE_VENV=DIR keeps (and reuses) the virtualenv there; otherwise it is made in a temp folder
 # and removed. PIP_ARGS adds pip options (e.g. a local wheel cache).
 set -euo pipefail
@@ -134,6 +135,14 @@ expect_torch_extra() {  # $1: label; rest: CLI args. Exit 2 and a message naming
 }
 expect_torch_extra "--backend torch" --backend torch "$WORK/photos" -o "$WORK/out-torch"
 expect_torch_extra "export" export "$WORK/whatever.pt" -o "$WORK/x.onnx"
+
+step "the default test suite on the core install (torch's tests skip, with their reason)"
+"$PY" -m pip install -q --disable-pip-version-check ${PIP_ARGS:-} pytest pytest-timeout || fail "pip install pytest"
+(cd "$ROOT" && "$PY" -m pytest -q -p no:cacheprovider -rs) >"$WORK/log-pytest" 2>&1 \
+    || { tail -40 "$WORK/log-pytest"; fail "the default suite failed on the core install"; }
+"$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
+    || fail "the test run installed torch"
+step "core suite: $(tail -n1 "$WORK/log-pytest")"
 
 step "core environment size: $(du -sh "$VENV" | cut -f1) ($VENV)"
 step "OK"

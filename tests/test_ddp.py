@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
-import torch
-import torch.multiprocessing as mp
+
+torch = pytest.importorskip("torch", reason="DDP training needs torch (the [train] extra)")
+import torch.multiprocessing as mp  # noqa: E402
 
 try:
     from tests.test_training import TINY_UNET, make_photos, tiny_config

@@ -7,16 +7,17 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from colorize_cli import lab
-from colorize_cli.checkpoint import load_generator, read_checkpoint
-from colorize_cli.models import build_generator, count_parameters
-from colorize_cli.training.config import TrainConfig, preset_config
-from colorize_cli.training.discriminator import PatchDiscriminator
-from colorize_cli.training.lab_torch import rgb_to_lab, rgb_to_model_inputs
+torch = pytest.importorskip("torch", reason="training needs torch (the [train] extra)")
+
+from colorize_cli import lab  # noqa: E402
+from colorize_cli.checkpoint import load_generator, read_checkpoint  # noqa: E402
+from colorize_cli.models import build_generator, count_parameters  # noqa: E402
+from colorize_cli.training.config import TrainConfig, preset_config  # noqa: E402
+from colorize_cli.training.discriminator import PatchDiscriminator  # noqa: E402
+from colorize_cli.training.lab_torch import rgb_to_lab, rgb_to_model_inputs  # noqa: E402
 
 TINY_UNET = dict(arch="unet", num_filters=4, n_down=5, crop_size=32, pretrained_encoder=False, predecode_size=0)
 TINY_MOBILE = dict(
