@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from PIL import Image
 
 from colorize_cli import lab, metrics
 from colorize_cli.errors import InputError, UsageError
-from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_path
+from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from colorize_cli.pipeline import colorize_array
 
 PSNR_CAP = 100.0  # dB; identical images (infinite PSNR) count as this in means and files
@@ -141,14 +140,12 @@ def _jsonable(obj):
 
 # --- finding photos --------------------------------------------------------------------------------
 def find_photos(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, in sorted order (hidden entries skipped)."""
+    """Image files under ``folder``, recursively, in sorted order (:func:`colorize_cli.jobs.walk_folder`)."""
+    from colorize_cli.jobs import walk_folder
+
     if not folder.is_dir():
         raise UsageError(f"no such folder: {folder}")
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / f for f in sorted(files) if not f.startswith(".") and is_image_path(f))
-    return found
+    return list(walk_folder(folder))
 
 
 def resolve_listed(items: Iterable[Path], *, bases: Sequence[Path]) -> list[Path]:

@@ -36,17 +36,25 @@ def _is_within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def walk_folder(folder: Path, *, recursive: bool, exclude: Iterable[str] = ()) -> Iterator[Path]:
-    """Image files under ``folder`` in sorted order (symlinked files included, symlinked dirs not)."""
+def walk_folder(folder: str | os.PathLike, *, recursive: bool = True, exclude: Iterable[str] = ()) -> Iterator[Path]:
+    """Image files under ``folder`` in sorted order: the one folder walk of colorizing, evaluating
+    and training.
+
+    Symlinked files are included, symlinked folders are not entered (a link loop cannot trap the
+    walk). Hidden entries (names starting with ``.``) are skipped: ``.thumbnails`` folders, macOS
+    ``._photo.jpg`` resource forks and this tool's own ``.colorize-tmp-*`` files are not photos.
+    ``exclude`` holds real paths of folders not to enter (the output folder).
+    """
     excluded = [e for e in exclude]
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        if excluded:
-            dirnames[:] = [d for d in dirnames if not any(_is_within(_real(Path(dirpath, d)), e) for e in excluded)]
-        dirnames.sort()
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and not any(_is_within(_real(Path(dirpath, d)), e) for e in excluded)
+        )
         if not recursive:
             dirnames.clear()
         for name in sorted(filenames):
-            if name.startswith(TMP_PREFIX) or not is_image_path(name):
+            if name.startswith((".", TMP_PREFIX)) or not is_image_path(name):
                 continue
             yield Path(dirpath, name)
 

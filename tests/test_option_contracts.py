@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,29 @@ def test_int8_quantization_never_changes_the_working_folder(tmp_path, tiny_model
                                 size=64, stride=32)
     assert method == "static" and dst.stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "q.onnx"]  # no scratch files left here
+
+
+def test_one_folder_walk_for_colorizing_evaluating_and_training(tmp_path):
+    from colorize_cli.evaluation import find_photos
+    from colorize_cli.jobs import plan_jobs
+
+    root = tmp_path / "photos"
+    for rel in ("a.jpg", "sub/b.png", "sub/deeper/c.tif", ".thumbnails/t.jpg", "._a.jpg", "sub/.hidden.jpg",
+                ".colorize-tmp-host-1-x-d.jpg", "notes.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        make_photo(16, 12, 1, "L").save(root / rel, format="PNG") if rel.endswith(("jpg", "png", "tif")) else (root / rel).write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make_photo(16, 12, 2, "L").save(outside / "o.jpg", format="PNG")
+    os.symlink(outside, root / "linked_dir")  # not entered
+    os.symlink(outside / "o.jpg", root / "linked.jpg")  # included
+    want = ["a.jpg", "linked.jpg", "sub/b.png", "sub/deeper/c.tif"]
+
+    jobs, _ = plan_jobs([root], tmp_path / "out")
+    assert [j.source.relative_to(root).as_posix() for j in jobs] == want
+    assert [p.relative_to(root).as_posix() for p in find_photos(root)] == want
+    try:
+        from colorize_cli.training.data import list_images
+    except ImportError:  # the training data module needs torch
+        return
+    assert sorted(p.name for p in list_images([root])) == sorted(Path(w).name for w in ["a.jpg", "o.jpg", "b.png", "c.tif"])

@@ -23,11 +23,12 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import file_sha256
-from colorize_cli.imagefile import is_image_path
+from colorize_cli.jobs import walk_folder
 
 
 def list_images(dirs: Sequence[str | os.PathLike]) -> list[Path]:
-    """All image files under ``dirs`` (recursively), sorted, without duplicates."""
+    """All image files under ``dirs`` (recursively, as :func:`colorize_cli.jobs.walk_folder` finds
+    them), resolved, sorted, without duplicates."""
     found: set[Path] = set()
     for d in dirs:
         d = Path(d)
@@ -36,10 +37,7 @@ def list_images(dirs: Sequence[str | os.PathLike]) -> list[Path]:
             continue
         if not d.is_dir():
             raise UsageError(f"training data folder not found: {d}")
-        for root, _, files in os.walk(d):
-            for name in files:
-                if is_image_path(name) and not name.startswith("."):
-                    found.add((Path(root) / name).resolve())
+        found.update(p.resolve() for p in walk_folder(d))
     return sorted(found)
 
 
