@@ -45,11 +45,6 @@ def colorfulness(rgb) -> float:
     return std + 0.3 * mean
 
 
-def delta_cf(rgb_pred, rgb_true) -> float:
-    """``|colorfulness(pred) - colorfulness(true)|``."""
-    return abs(colorfulness(rgb_pred) - colorfulness(rgb_true))
-
-
 def ab_l1(ab_pred, ab_true) -> float:
     """Mean absolute error over both ab channels, in a*b* units."""
     return float(np.mean(np.abs(_f64(ab_pred) - _f64(ab_true))))

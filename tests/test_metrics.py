@@ -29,7 +29,6 @@ def test_colorfulness_two_pixels_by_hand():
     assert M.colorfulness(img) == pytest.approx(expected)
     gray = np.full((3, 3, 3), 77, np.uint8)
     assert M.colorfulness(gray) == 0.0
-    assert M.delta_cf(img, gray) == pytest.approx(expected)
 
 
 def test_ab_l1():

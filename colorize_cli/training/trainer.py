@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from colorize_cli import lab as lab_np
-from colorize_cli import metrics as M
 from colorize_cli.checkpoint import clean_state_dict, make_checkpoint, read_checkpoint, save_checkpoint
 from colorize_cli.device import resolve_device
 from colorize_cli.errors import UsageError
@@ -502,19 +501,21 @@ class Trainer:
     def _to_rgb255(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         return np.clip(lab_np.lab_to_rgb_preserving_l(L, ab) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
+    # The training log's names for evaluate's per-image figures (colorize_cli.evaluation.score_pair,
+    # the one scorer): both measure the written sRGB pixels the same way.
+    _VAL_KEYS = {"psnr": "psnr", "ssim": "ssim", "cf_pred": "colorfulness", "cf_orig": "colorfulness_orig",
+                 "delta_cf": "delta_cf", "ab_l1": "ab_l1", "auc": "auc"}
+
     def _image_metrics(self, L, ab_true, ab_pred, originals) -> dict[str, float]:
+        from colorize_cli.evaluation import score_pair
+
         sums: dict[str, float] = defaultdict(float)
         for k in range(len(L)):
             pred = self._to_rgb255(L[k], ab_pred[k])
-            orig = originals[k]
-            sums["psnr"] += M.psnr(pred, orig)
-            sums["ssim"] += M.ssim(pred, orig)
-            cf_p, cf_o = M.colorfulness(pred), M.colorfulness(orig)
-            sums["colorfulness"] += cf_p
-            sums["colorfulness_orig"] += cf_o
-            sums["delta_cf"] += abs(cf_p - cf_o)
-            sums["ab_l1"] += M.ab_l1(ab_pred[k], ab_true[k])
-            sums["auc"] += M.auc_ab_error(ab_pred[k], ab_true[k])
+            gray = self._to_rgb255(L[k], np.zeros_like(ab_pred[k]))
+            values = score_pair(pred, gray, originals[k])
+            for theirs, ours in self._VAL_KEYS.items():
+                sums[ours] += values[theirs]
         n = max(len(L), 1)
         res = {k: v / n for k, v in sums.items()}
         res["colorfulness_ratio"] = res["colorfulness"] / max(res["colorfulness_orig"], 1e-9)
