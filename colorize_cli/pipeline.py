@@ -112,16 +112,14 @@ def _bilinear_plan(ab_small: np.ndarray, height: int, width: int):
     return wide, step, y0, wy
 
 
-# The compiled compose (colorize_cli.lab_kernel, numba) is about 6x faster than the numpy path
-# (8.5 vs 52 ms per 1.5 MP with the default model's colours) but costs ~0.45 s and ~150 MB to start
-# (numba's import and its on-disk cache), about what 10-40 photos of 1.5 MP save. So it is started
-# in the background only for runs that pay it back (warm_up_compiled_compose). Once started,
-# compose() waits for it rather than take the numpy path meanwhile: a 100-photo run measured 6%
-# faster so (30.8 -> 32.7 images/s, three interleaved runs each; the numpy path's extra 43 ms per
-# photo cost more than the wait), but only up to _WARM_UP_WAIT_S after the warm-up started: with
-# an empty numba cache (the first run after an install) it compiles for ~4 s, and photos then use
-# the numpy path until it is ready. Never started (small runs, COLORIZE_CLI_NO_JIT=1, no numba, or
-# a failed load): the numpy path, with the same pixels.
+# The compiled compose (colorize_cli.lab_kernel, numba) is several times faster than the numpy
+# path but costs a fixed start (numba's import and its on-disk cache), so it is started in the
+# background only for runs that pay it back (warm_up_compiled_compose). Once started, compose()
+# waits for it rather than take the slower numpy path meanwhile, but only up to _WARM_UP_WAIT_S
+# after the warm-up started: with an empty numba cache (the first run after an install) it
+# compiles for seconds, and photos then use the numpy path until it is ready. Never started
+# (small runs, COLORIZE_CLI_NO_JIT=1, no numba, or a failed load): the numpy path, with the same
+# pixels. Figures: benchmarks/RESULTS.md (items 14-16).
 _KERNEL_STATE: dict[str, object] = {}
 _KERNEL_LOCK = threading.Lock()
 _WARM_UP_WAIT_S = 1.0  # a warm cache loads in 0.5-0.65 s in a run (measured)

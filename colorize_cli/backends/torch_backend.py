@@ -26,9 +26,8 @@ class TorchBackend:
         self.device = resolve_device(device)
         self.accelerated = self.device.type != "cpu"
         # Unlike ONNX Runtime, eager torch on a CPU gains from batches: each op's fixed cost is
-        # shared, and the 1x1 convolutions take oneDNN's kernels from batch 2 on. Two calls side by
-        # side, ms per photo: 15.1 at batch 1, 12.3 at 4; 100 x 1.5 MP end to end 7-10% faster,
-        # peak RSS 800 -> 870 MB (8: 1 GB for no more speed). benchmarks/RESULTS.md.
+        # shared, and the 1x1 convolutions take oneDNN's kernels from batch 2 on; 4 was fastest,
+        # 8 only held more memory (benchmarks/RESULTS.md).
         self.batch_size = 8 if self.accelerated else 4
         if threads:
             torch.set_num_threads(threads)
@@ -38,10 +37,9 @@ class TorchBackend:
         if self.precision == "bf16":
             _run_in_bfloat16(self.model)
         self.model = self.model.to(self.device)
-        # channels_last only on CPU (there it makes the folded model 1.2x faster). Photos of other
-        # aspect ratios reach the network at other shapes, and on CUDA channels_last (cuDNN 9.19,
-        # H200) cost 2.2 s at every new shape against 0.1 s in NCHW, for the same 2.6-2.8 ms per
-        # call afterwards; cudnn.benchmark would add seconds per shape too
+        # channels_last only on CPU, where it is faster. Photos of other aspect ratios reach the
+        # network at other shapes, and on CUDA channels_last paid seconds of set-up at every new
+        # shape for no faster calls afterwards; cudnn.benchmark would too
         # (benchmarks/bench_gpu_inference.py, RESULTS.md).
         self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)

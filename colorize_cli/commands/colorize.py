@@ -201,12 +201,9 @@ def colorize_command(
         # (benchmarks/RESULTS.md).
         threads = max(1, cpu_threads() // 4)
     # Enough photos to pay back the compiled compose (the runner decides from pixel counts too):
-    # load it in the background. Beside ONNX Runtime's opening, which leaves the GIL free while it
-    # builds its session, that took 0.01-0.18 s (0.09 on average) off a 100-photo call (3.35,
-    # 3.36, 3.29, 3.26 -> 3.24, 3.18, 3.22, 3.25 s, four interleaved pairs). Not beside torch's:
-    # numba's import and torch's hold the GIL and the import locks, and side by side they took
-    # 1.75 and 2.6 s instead of 0.5 and 1.2 s. So with torch it loads after the opening, beside
-    # the first photos' decoding and model calls.
+    # load it in the background, beside ONNX Runtime's opening, which leaves the GIL free while it
+    # builds its session. Not beside torch's: both imports hold the GIL and the import locks and
+    # slow each other down, so with torch it loads after the opening (RESULTS.md, item 24).
     from colorize_cli.pipeline import warm_up_compiled_compose
 
     compiled_compose = todo >= 64
