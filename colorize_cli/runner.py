@@ -49,6 +49,10 @@ class RunOptions:
     workers: int | None = None
     model_calls: int | None = None  # model calls in flight at once (None: 2 on a CPU, 1 on a GPU)
     pixel_budget: int = 120_000_000  # decoded pixels in flight (about 1 GB of working memory)
+    # The compiled compose starts (in the background) when at least this many pixels are still
+    # ahead: its fixed start pays back from about 18 MP of photos on 2 cores (12 photos of 1.5 MP
+    # ran alike either way, 40 ran 1.3x faster with it; benchmarks/RESULTS.md).
+    compiled_compose_min_pixels: int = 24_000_000
 
 
 @dataclass
@@ -129,11 +133,6 @@ class _Loaded:
     decoded: object  # DecodedImage
     x: np.ndarray  # (1, h, w) network input
 
-
-# The compiled compose's start-up (~0.45 s of CPU, loaded in the background) pays back after about
-# 64 MP of photos (compose: ~23 ms per megapixel in numpy, ~7 compiled; measured break-even 40-50
-# photos of 1.5 MP on 2 cores): a run starts it when that many pixels are still ahead of it.
-_JIT_MIN_PIXELS = 64_000_000
 
 # A full disk (or quota) fails every later write too: stop, rather than decode, colorize and fail
 # each of the remaining photos in turn. A rerun resumes once there is space.
@@ -221,7 +220,7 @@ def run_jobs(
             # Pixels still to come, guessed from the average so far: start the compiled compose
             # when they pay back its start-up (it loads while this photo decodes).
             ahead = pixels + probed[1] / probed[0] * max(0, total_jobs - probed[0])
-        if ahead >= _JIT_MIN_PIXELS:
+        if ahead >= options.compiled_compose_min_pixels:
             with contextlib.suppress(Exception):  # an optimization: never a reason to fail a photo
                 warm_up_compiled_compose()
         budget.acquire(pixels, stop, ticket)

@@ -397,13 +397,12 @@ def test_runner_starts_the_compiled_compose_only_when_it_pays_back(tmp_path, mon
 
     calls = []
     monkeypatch.setattr(runner, "warm_up_compiled_compose", lambda: calls.append(1))
-    monkeypatch.setattr(runner, "_JIT_MIN_PIXELS", 50_000)
     src = tmp_path / "in"
     src.mkdir()
     for i in range(count):
         Image.new("L", (size, size), 128).save(src / f"p{i}.png")
     jobs, _ = plan_jobs([src], tmp_path / "out")
-    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions())
+    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions(compiled_compose_min_pixels=50_000))
     assert summary.done == count
     assert bool(calls) == want
 
@@ -587,7 +586,6 @@ def test_a_resumed_run_does_not_count_skipped_photos_for_the_warm_up(tmp_path, m
 
     calls = []
     monkeypatch.setattr(runner, "warm_up_compiled_compose", lambda: calls.append(1))
-    monkeypatch.setattr(runner, "_JIT_MIN_PIXELS", 50_000)
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     out.mkdir()
@@ -596,6 +594,6 @@ def test_a_resumed_run_does_not_count_skipped_photos_for_the_warm_up(tmp_path, m
         if i >= 2:
             (out / f"p{i}.png").write_bytes(b"done before")
     jobs, _ = plan_jobs([src], out)
-    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions())
+    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions(compiled_compose_min_pixels=50_000))
     assert (summary.done, summary.skipped) == (2, 14)
     assert calls == []

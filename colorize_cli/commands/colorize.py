@@ -206,7 +206,7 @@ def colorize_command(
     # slow each other down, so with torch it loads after the opening (RESULTS.md, item 24).
     from colorize_cli.pipeline import warm_up_compiled_compose
 
-    compiled_compose = todo >= 64
+    compiled_compose = todo >= 32  # even at 0.75 MP a photo, past RunOptions.compiled_compose_min_pixels
     if compiled_compose and engine_for(backend, model, device=device, precision=precision) == "onnx":
         warm_up_compiled_compose()
     configure_own_process()
