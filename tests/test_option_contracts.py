@@ -137,3 +137,49 @@ def test_one_folder_walk_for_colorizing_evaluating_and_training(tmp_path):
     except ImportError:  # the training data module needs torch
         return
     assert sorted(p.name for p in list_images([root])) == sorted(Path(w).name for w in ["a.jpg", "o.jpg", "b.png", "c.tif"])
+
+
+def test_the_cli_and_the_api_give_the_same_run(tmp_path, tiny_models):
+    """colorize-cli and colorize_paths: the same outputs byte for byte, the same report records
+    (but for timings), both clean the temporary files of dead runs and resume the same way."""
+    import json
+    import subprocess
+    import sys
+
+    from colorize_cli import colorize_paths
+    from colorize_cli.backends import open_backend
+    from colorize_cli.fsutil import TMP_PREFIX
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    make_photo(64, 48, 1, "L").save(src / "a.jpg", quality=90)
+    make_photo(50, 70, 2, "L").save(src / "sub" / "b.png")
+    (src / "broken.png").write_bytes(b"not a png")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    runs = {}
+    for name in ("cli", "api"):
+        out = tmp_path / name
+        out.mkdir()
+        orphan = out / f"{TMP_PREFIX}{os.uname().nodename}-{dead.pid}-deadbeef-a.jpg"
+        orphan.write_bytes(b"half")
+        if name == "cli":
+            res = _run([src, "-o", out, "--backend", "onnx", "--model", tiny_models["onnx"], "--report", tmp_path / "r.jsonl"])
+            assert res.exit_code == 1, res.output
+            records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+        else:
+            records = []
+            summary = colorize_paths([src], out, backend=open_backend("onnx", tiny_models["onnx"]),
+                                     on_result=lambda r, sink=records: sink.append(r.record()))
+            assert (summary.done, summary.failed) == (2, 1)
+        assert not orphan.exists()
+        runs[name] = (out, sorted(({k: v for k, v in r.items() if k not in ("seconds", "output")}
+                                   | {"output": os.path.relpath(r["output"], out)} for r in records),
+                                  key=lambda r: r["input"]))
+    (cli_out, cli_records), (api_out, api_records) = runs["cli"], runs["api"]
+    assert cli_records == api_records
+    for rel in ("a.jpg", "sub/b.png"):
+        assert (cli_out / rel).read_bytes() == (api_out / rel).read_bytes()
+    again = []
+    colorize_paths([src], api_out, backend=open_backend("onnx", tiny_models["onnx"]), on_result=lambda r: again.append(r.status))
+    assert sorted(again) == ["failed", "skipped", "skipped"]

@@ -188,6 +188,16 @@ def _bundled(filename: str) -> Path:
     return path
 
 
+def engine_threads_for(photos: int) -> int | None:
+    """The engine's thread count for a run that colorizes ``photos`` (None: the engine's default).
+
+    With several photos in flight the engine's own threads would compete with the threads that
+    decode, compose and encode the others, and the runner makes two model calls at once on a CPU:
+    a quarter of the cores per call (at least 1) measured fastest on 2 cores (benchmarks/RESULTS.md).
+    """
+    return max(1, cpu_threads() // 4) if photos > 1 else None
+
+
 def cpu_threads() -> int:
     """Cores this process may use (respects CPU affinity / container limits)."""
     try:

@@ -170,7 +170,7 @@ def colorize_command(
     format, full resolution, alpha, 16-bit depth and EXIF, and is written atomically. Existing
     outputs are skipped, so an interrupted run resumes where it stopped.
     """
-    from colorize_cli.backends import cpu_threads, engine_for, open_backend
+    from colorize_cli.backends import engine_for, engine_threads_for, open_backend
     from colorize_cli.errors import UsageError
     from colorize_cli.fsutil import clean_orphan_temps
     from colorize_cli.jobs import needs_output, parse_shard, plan_jobs, read_file_list, shard_jobs
@@ -194,12 +194,8 @@ def colorize_command(
         jobs = shard_jobs(jobs, *shard_k_n)
     # Photos this run will colorize: a rerun skips the outputs that exist.
     todo = sum(needs_output(job, overwrite) for job in jobs)
-    if threads is None and todo > 1:
-        # Several photos overlap: the engine's own threads would compete with the threads that
-        # decode, compose and encode the others, and the runner makes two model calls at once on a
-        # CPU. A quarter of the cores per call (at least 1) measured fastest on 2 cores
-        # (benchmarks/RESULTS.md).
-        threads = max(1, cpu_threads() // 4)
+    if threads is None:
+        threads = engine_threads_for(todo)
     # Enough photos to pay back the compiled compose (the runner decides from pixel counts too):
     # load it in the background, beside ONNX Runtime's opening, which leaves the GIL free while it
     # builds its session. Not beside torch's: both imports hold the GIL and the import locks and
