@@ -183,3 +183,55 @@ def test_the_cli_and_the_api_give_the_same_run(tmp_path, tiny_models):
     again = []
     colorize_paths([src], api_out, backend=open_backend("onnx", tiny_models["onnx"]), on_result=lambda r: again.append(r.status))
     assert sorted(again) == ["failed", "skipped", "skipped"]
+
+
+def _linear_rgb_profile() -> bytes:
+    """An RGB ICC profile with sRGB's primaries but a linear tone curve (gamma 1.0), named so.
+
+    Built from the sRGB profile the package embeds, by replacing its three TRC tags and its
+    description: what a scanner's linear-light profile looks like to a reader.
+    """
+    from colorize_cli.imagefile import srgb_icc_bytes
+
+    icc = srgb_icc_bytes()
+    count = int.from_bytes(icc[128:132], "big")
+    entries = [(icc[132 + 12 * i:136 + 12 * i], int.from_bytes(icc[136 + 12 * i:140 + 12 * i], "big"),
+                int.from_bytes(icc[140 + 12 * i:144 + 12 * i], "big")) for i in range(count)]
+    name = "Linear RGB test profile".encode("utf-16-be")
+    new = {
+        b"desc": b"mluc" + bytes(4) + (1).to_bytes(4, "big") + (12).to_bytes(4, "big") + b"enUS"
+                 + len(name).to_bytes(4, "big") + (28).to_bytes(4, "big") + name,
+        **{sig: b"curv" + bytes(4) + (1).to_bytes(4, "big") + (0x0100).to_bytes(2, "big") + bytes(2)
+           for sig in (b"rTRC", b"gTRC", b"bTRC")},
+    }
+    table_end = 132 + 12 * count
+    body, table = bytearray(), bytearray()
+    for sig, off, size in entries:
+        data = new.get(sig, icc[off:off + size])
+        table += sig + (table_end + len(body)).to_bytes(4, "big") + len(data).to_bytes(4, "big")
+        body += data + bytes(-len(data) % 4)
+    header = bytearray(icc[:128])
+    header[0:4] = (128 + 4 + len(table) + len(body)).to_bytes(4, "big")
+    header[84:100] = bytes(16)  # no profile ID
+    return bytes(header) + count.to_bytes(4, "big") + bytes(table) + bytes(body)
+
+
+def test_an_icc_tagged_input_is_converted_before_its_lightness_is_taken(tmp_path):
+    from PIL import ImageCms
+
+    from colorize_cli import lab
+    from colorize_cli.imagefile import decode_image, srgb_icc_bytes
+
+    icc = _linear_rgb_profile()
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    assert ImageCms.getProfileDescription(profile).strip() == "Linear RGB test profile"
+    ramp = np.repeat(np.linspace(0, 255, 64, dtype=np.float32)[None, :], 16, axis=0).round().astype(np.uint8)
+    rgb = Image.fromarray(np.stack([ramp] * 3, -1), "RGB")
+    rgb.save(tmp_path / "tagged.png", icc_profile=icc)
+    rgb.save(tmp_path / "untagged.png")
+    reference = ImageCms.profileToProfile(rgb, profile, ImageCms.ImageCmsProfile(io.BytesIO(srgb_icc_bytes())),
+                                          outputMode="RGB")
+    want = lab.rgb_to_lab(np.asarray(reference, dtype=np.float32) / 255.0)[..., 0]
+    tagged, untagged = decode_image(tmp_path / "tagged.png").L, decode_image(tmp_path / "untagged.png").L
+    assert np.abs(tagged - want).max() < 1.0  # converted through LittleCMS, then L*
+    assert np.abs(tagged - untagged).mean() > 5.0  # linear-light codes are much lighter in sRGB
