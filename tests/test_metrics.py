@@ -16,6 +16,7 @@ def test_psnr_known_constant_difference():
 
 
 def test_ssim_identical_and_different():
+    pytest.importorskip("skimage", reason="SSIM is scikit-image's (the [dev]/[train] extras)")
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
     assert M.ssim(a, a) == pytest.approx(1.0)
