@@ -220,12 +220,18 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return min(metrics.psnr(a, b), PSNR_CAP)
 
 
-def score_pair(pred: np.ndarray, gray: np.ndarray, orig: np.ndarray) -> dict[str, float]:
-    """All per-image figures for a prediction and the gray baseline against the original (uint8 RGB)."""
+def score_pair(pred: np.ndarray, gray: np.ndarray | None, orig: np.ndarray) -> dict[str, float]:
+    """All per-image figures for a prediction and the gray baseline against the original (uint8 RGB).
+
+    ``gray=None`` scores the prediction alone (no ``*_gray`` keys), for callers that measure the
+    baseline once rather than with every prediction.
+    """
     ab_true = lab.rgb_to_lab(orig / 255.0)[..., 1:]
     cf_orig = metrics.colorfulness(orig)
     values = {"cf_orig": cf_orig}
     for suffix, img in (("", pred), ("_gray", gray)):
+        if img is None:
+            continue
         ab = lab.rgb_to_lab(img / 255.0)[..., 1:]
         cf = metrics.colorfulness(img)
         values.update({

@@ -511,9 +511,7 @@ class Trainer:
 
         sums: dict[str, float] = defaultdict(float)
         for k in range(len(L)):
-            pred = self._to_rgb255(L[k], ab_pred[k])
-            gray = self._to_rgb255(L[k], np.zeros_like(ab_pred[k]))
-            values = score_pair(pred, gray, originals[k])
+            values = score_pair(self._to_rgb255(L[k], ab_pred[k]), None, originals[k])
             for theirs, ours in self._VAL_KEYS.items():
                 sums[ours] += values[theirs]
         n = max(len(L), 1)
