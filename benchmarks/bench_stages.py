@@ -36,8 +36,9 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     from colorize_cli.backends import open_backend
+    from colorize_cli.compose_choice import CompiledKernel
     from colorize_cli.imagefile import decode_image, write_image
-    from colorize_cli.pipeline import _compiled_kernel, compose, network_input, warm_up_compiled_compose
+    from colorize_cli.pipeline import compose, network_input
 
     work = tempdir("bench_stages_")
     files = sorted(make_folder(work / "in", args.count, args.width, args.height).glob("*.jpg"))[: args.count]
@@ -86,12 +87,16 @@ def main() -> None:
     # compiled one (numba), which a run of enough pixels uses: the bound counts the faster.
     idx = list(range(len(decoded)))
     other["compose, numpy path"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i]), idx)
-    warm_up_compiled_compose(wait=True)
+    kernel = CompiledKernel()
+    kernel.start()
+    kernel = kernel.wait()
     stages["compose"] = other["compose, numpy path"]
-    if _compiled_kernel() is not None:
-        stages["compose"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i]), idx)
+    if kernel is not None:
+        stages["compose"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i], kernel=kernel), idx)
         if decoded[0].gray8 is not None:
-            other["compose from a float L* plane"] = per_image(lambda i: compose(decoded[i].L, abs_[i]), idx)
+            other["compose from a float L* plane"] = per_image(
+                lambda i: compose(decoded[i].L, abs_[i], kernel=kernel), idx
+            )
     pixels = compose(decoded[0].lightness, abs_[0])
     stages["encode"] = per_image(lambda i: write_image(work / f"o{i}.jpg", pixels), list(range(len(files))))
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from colorize_cli.backends import Backend, engine_threads_for, open_backend
-from colorize_cli.fsutil import clean_orphan_temps
+from colorize_cli.backends import Backend, open_backend
+from colorize_cli.batch import ReportWriter, open_engine, plan_batch, run_batch
 from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, decode_image
-from colorize_cli.jobs import needs_output, plan_jobs, shard_jobs
 from colorize_cli.pipeline import colorize_array
-from colorize_cli.runner import FileResult, RunOptions, Summary, run_jobs
+from colorize_cli.runner import FileResult, RunOptions, Summary
 
 __all__ = ["colorize_image", "colorize_paths", "Summary", "FileResult"]
 
@@ -48,20 +46,25 @@ def colorize_paths(
     shard: tuple[int, int] | None = None,
     listed: Iterable[str | os.PathLike] = (),
     options: RunOptions = RunOptions(),
+    report: str | os.PathLike | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Summary:
-    """Colorize files and folders into ``out_dir`` as ``colorize-cli`` does; see :func:`run_jobs`.
+    """Colorize files and folders into ``out_dir`` exactly as ``colorize-cli`` does.
 
-    The same plan (``listed`` = ``--files-from`` entries), the same output folder handling (created,
-    temporary files of dead runs removed), and, without ``backend``, the bundled model opened with
-    the command's thread choice. ``on_result`` gets each file's :class:`FileResult`; its
-    ``record()`` is the command's ``--report`` line.
+    The same plan (``listed`` = ``--files-from`` entries, ``shard`` = ``(K, N)``), the same engine
+    opening (without ``backend``: the bundled model with the command's thread choice), the same
+    output folder handling (created; temporary files of dead runs removed) and the same
+    ``report`` file (JSON lines). ``on_result`` gets each file's :class:`FileResult`.
     """
-    jobs, _warnings = plan_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed)
-    if shard is not None:
-        jobs = shard_jobs(jobs, *shard)
-    if backend is None:
-        backend = open_backend(threads=engine_threads_for(sum(needs_output(j, options.overwrite) for j in jobs)))
-    os.makedirs(out_dir, exist_ok=True)
-    clean_orphan_temps(Path(out_dir))
-    return run_jobs(jobs, backend, options, on_result=on_result)
+    plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
+    engine = backend or open_engine(plan)
+    if report is None:
+        return run_batch(plan, engine, options, on_result=on_result)
+    with ReportWriter(report) as write_record:
+
+        def both(result: FileResult) -> None:
+            write_record(result)
+            if on_result is not None:
+                on_result(result)
+
+        return run_batch(plan, engine, options, on_result=both)

@@ -1,6 +1,6 @@
 """The 8-bit composition as one compiled loop (numba): upsampled ab + the photo's L* -> sRGB codes.
 
-Same arithmetic, in the same float32 order, as the numpy path (:class:`colorize_cli.lab.Srgb8Writer`
+Same arithmetic, in the same float32 order, as the numpy path (:class:`colorize_cli.srgb_fast.Srgb8Writer`
 after :func:`colorize_cli.pipeline.upsample_ab_rows`), so both give the same pixels; but each row is
 computed in a few passes over small row buffers instead of some sixty passes over planes, which makes
 it 3-4x faster (34 -> 9 ms per 1.5 MP photo, ``benchmarks/RESULTS.md``):
@@ -21,15 +21,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from colorize_cli import lab
+from colorize_cli import lab, srgb_fast
 
 # Module-level float32 constants: numba freezes globals at compile time (and can cache them).
-_THR = np.float32(lab._F_THRESHOLD)
-_TOE = np.float32(116.0 / lab._KAPPA)
+_THR = np.float32(lab.F_THRESHOLD)
+_TOE = np.float32(116.0 / lab.KAPPA)
 _C16 = np.float32(16.0 / 116.0)
-_S8 = np.float32(lab._S8)
-_LO_TOL = np.float32(-lab._GAMUT_TOL8)  # the numpy path's gamut tolerance (linear x 65535)
-_HI_TOL = np.float32(lab._S8 + lab._GAMUT_TOL8)
+_S8 = np.float32(srgb_fast.S8)
+_LO_TOL = np.float32(-srgb_fast.GAMUT_TOL8)  # the numpy path's gamut tolerance (linear x 65535)
+_HI_TOL = np.float32(srgb_fast.S8 + srgb_fast.GAMUT_TOL8)
 _ZERO, _ONE, _HALF = np.float32(0.0), np.float32(1.0), np.float32(0.5)
 _INV116, _INV500, _MINV200 = np.float32(1.0 / 116.0), np.float32(1.0 / 500.0), np.float32(-1.0 / 200.0)
 
@@ -52,8 +52,21 @@ def compose8(
     else:
         plane, l_of_code = np.ascontiguousarray(L, dtype=np.float32), None
     _compose8(
-        plane, l_of_code, wide, step, y0, wy, out, lab._srgb8_lut_mid(), lab._RGB8_FROM_XYZ, lab.GAMUT_ITERATIONS
+        plane, l_of_code, wide, step, y0, wy, out, srgb_fast.srgb8_lut_mid(), srgb_fast.RGB8_FROM_XYZ,
+        lab.GAMUT_ITERATIONS,
     )
+
+
+def warm_up() -> None:
+    """Load (or, the first time ever, compile) the machine code for every input type compose uses."""
+    out = np.empty((2, 2, 3), np.uint8)
+    wide, step = np.zeros((2, 1, 2), np.float32), np.zeros((2, 1, 2), np.float32)
+    y0, wy = np.zeros(2, np.intp), np.zeros(2, np.float32)
+    codes = np.zeros((2, 2), np.uint8)
+    read_only = codes.copy()
+    read_only.setflags(write=False)  # decode_image's gray codes are read-only: numba's own type
+    for plane in (np.zeros((2, 2), np.float32), codes, read_only):
+        compose8(plane, wide, step, y0, wy, out)
 
 
 @numba.njit(cache=True, nogil=True)

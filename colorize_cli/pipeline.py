@@ -10,15 +10,13 @@ L*, which is never resampled, so the output's L* is the input's (up to 8/16-bit 
 from __future__ import annotations
 
 import math
-import os
-import threading
-import time
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from colorize_cli import lab
+from colorize_cli import lab, srgb_fast
 
 if TYPE_CHECKING:  # pragma: no cover
     from colorize_cli.backends import Backend
@@ -112,75 +110,6 @@ def _bilinear_plan(ab_small: np.ndarray, height: int, width: int):
     return wide, step, y0, wy
 
 
-# The compiled compose (colorize_cli.lab_kernel, numba) is several times faster than the numpy
-# path but costs a fixed start (numba's import and its on-disk cache), so it is started in the
-# background only for runs that pay it back (warm_up_compiled_compose). Once started, compose()
-# waits for it rather than take the slower numpy path meanwhile, but only up to _WARM_UP_WAIT_S
-# after the warm-up started: with an empty numba cache (the first run after an install) it
-# compiles for seconds, and photos then use the numpy path until it is ready. Never started
-# (small runs, COLORIZE_CLI_NO_JIT=1, no numba, or a failed load): the numpy path, with the same
-# pixels. Figures: benchmarks/RESULTS.md (items 14-16).
-_KERNEL_STATE: dict[str, object] = {}
-_KERNEL_LOCK = threading.Lock()
-_WARM_UP_WAIT_S = 1.0  # a warm cache loads in 0.5-0.65 s in a run (measured)
-
-
-def _jit_disabled() -> bool:
-    return os.environ.get("COLORIZE_CLI_NO_JIT", "") not in ("", "0")
-
-
-def _compiled_kernel():
-    """:mod:`colorize_cli.lab_kernel` if it was warmed up, else None.
-
-    Waits for a warm-up in progress, until ``_WARM_UP_WAIT_S`` after it started.
-    """
-    kernel = _KERNEL_STATE.get("kernel")
-    thread = _KERNEL_STATE.get("thread")
-    if kernel is None and isinstance(thread, threading.Thread) and thread is not threading.current_thread():
-        thread.join(max(0.0, float(_KERNEL_STATE.get("deadline", 0.0)) - time.perf_counter()))
-        kernel = _KERNEL_STATE.get("kernel")
-    return kernel
-
-
-def warm_up_compiled_compose(wait: bool = False) -> None:
-    """Import and load the compiled compose in a background thread (once per process).
-
-    A no-op without numba or with ``COLORIZE_CLI_NO_JIT=1``. ``wait=True`` blocks until it is
-    ready (or has failed), e.g. before timing it.
-    """
-    with _KERNEL_LOCK:
-        thread = _KERNEL_STATE.get("thread")
-        if thread is None and not _jit_disabled():
-            thread = threading.Thread(target=_load_kernel, name="colorize-jit-warmup", daemon=True)
-            try:
-                thread.start()
-            except RuntimeError:  # no thread to be had (a process limit): the numpy path
-                return
-            _KERNEL_STATE["deadline"] = time.perf_counter() + _WARM_UP_WAIT_S
-            _KERNEL_STATE["thread"] = thread
-    if wait and thread is not None:
-        thread.join()
-
-
-def _load_kernel() -> None:
-    # No warnings.catch_warnings() here: it edits the process-wide filter list and is not
-    # thread-safe (other threads' warnings would vanish, or the filters stay changed). The CLI
-    # filters numba's warnings (e.g. an unwritable cache folder) once, on its main thread.
-    try:
-        from colorize_cli import lab_kernel
-
-        out = np.empty((2, 2, 3), np.uint8)  # a first call loads (or compiles) the machine code
-        plan = _bilinear_plan(np.zeros((2, 1, 1), np.float32), 2, 2)
-        codes = np.zeros((2, 2), np.uint8)
-        read_only = codes.copy()
-        read_only.setflags(write=False)  # decode_image's gray codes are read-only: numba's own type
-        for plane in (np.zeros((2, 2), np.float32), codes, read_only):
-            lab_kernel.compose8(plane, *plan, out)
-    except Exception:  # noqa: BLE001 - no numba, or a broken one, must never stop colorizing: numpy path
-        return
-    _KERNEL_STATE["kernel"] = lab_kernel
-
-
 def upsample_ab_rows(ab_small: np.ndarray, height: int, width: int):
     """Yield ``(r0, r1, ab_block)`` covering the full-resolution ab, ``ab_block`` ``(2, r1-r0, W)``.
 
@@ -205,6 +134,7 @@ def compose(
     alpha: np.ndarray | None = None,
     bit_depth: int = 8,
     chroma_gain: float = 1.0,
+    kernel: ModuleType | None = None,
 ) -> np.ndarray:
     """Join full-resolution L* with the network's small ab into sRGB pixels.
 
@@ -215,6 +145,9 @@ def compose(
         alpha: optional ``(H, W)`` uint8/uint16 alpha, appended as a 4th channel.
         bit_depth: 8 -> uint8 output, 16 -> uint16 output.
         chroma_gain: a*b* are scaled by this before the join (the model's ``chroma_gain``).
+        kernel: the compiled compose (:mod:`colorize_cli.lab_kernel`) for 8-bit output, from
+            :meth:`colorize_cli.compose_choice.ComposeChoice.kernel`; None: the numpy path.
+            Both give the same pixels.
 
     Returns:
         ``(H, W, 3)`` or ``(H, W, 4)`` uint8/uint16 sRGB.
@@ -226,18 +159,17 @@ def compose(
     ab_scaled = lab.denormalize_ab(ab_small)
     if chroma_gain != 1.0:
         ab_scaled = ab_scaled * np.float32(chroma_gain)
-    kernel = _compiled_kernel() if dtype == np.uint8 else None
-    if kernel is not None:
+    if kernel is not None and dtype == np.uint8:
         kernel.compose8(L, *_bilinear_plan(ab_scaled, height, width), out)
     elif dtype == np.uint8:
         rows = max(1, _BLOCK_PIXELS // max(width, 1))
-        writer = lab.Srgb8Writer(out.reshape(-1, channels)[:, :3], rows * width)
+        writer = srgb_fast.Srgb8Writer(out.reshape(-1, channels)[:, :3], rows * width)
         for r0, r1, ab in upsample_ab_rows(ab_scaled, height, width):
             writer.write(r0 * width, as_l_star(L[r0:r1]), ab[0], ab[1])
         writer.finish()
     else:
         for r0, r1, ab in upsample_ab_rows(ab_scaled, height, width):
-            out[r0:r1, :, :3] = lab.join_l_ab(as_l_star(L[r0:r1]), ab[0], ab[1], dtype=dtype)
+            out[r0:r1, :, :3] = srgb_fast.join_l_ab(as_l_star(L[r0:r1]), ab[0], ab[1], dtype=dtype)
     if alpha is not None:
         if alpha.dtype != dtype:
             alpha = (
@@ -256,12 +188,15 @@ def colorize_array(
     size: int | None = None,
     alpha: np.ndarray | None = None,
     bit_depth: int = 8,
+    kernel: ModuleType | None = None,
 ) -> np.ndarray:
     """Colorize one full-resolution L* plane ``(H, W)`` (float32, [0, 100]; or uint8 gray codes) with ``backend``.
 
-    Returns ``(H, W, 3|4)`` uint8 (or uint16 with ``bit_depth=16``) sRGB pixels.
+    Returns ``(H, W, 3|4)`` uint8 (or uint16 with ``bit_depth=16``) sRGB pixels; ``kernel`` as
+    for :func:`compose`.
     """
     size = size or backend.config.default_size
     x = network_input(L, size, backend.config.stride)
     ab_small = backend.predict(x[None])[0]
-    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=getattr(backend.config, "chroma_gain", 1.0))
+    gain = getattr(backend.config, "chroma_gain", 1.0)
+    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=gain, kernel=kernel)

@@ -1,11 +1,14 @@
-"""The batch engine: decode, inference and encode overlap so no core idles.
+"""The batch engine: three stages over bounded queues, so no core idles.
 
-Decoding (and the small network input) runs in one thread pool, composing the full-resolution
-result and writing it in another; the calling thread batches network inputs of equal shape and
-runs the model. Pillow, numpy and the inference engines release the GIL for their heavy work.
-Memory stays bounded: a pixel budget limits how many decoded photos are in flight at once (a
-single photo larger than the budget still runs, alone). Every file ends with one result: ok,
-skipped or failed, with a one-line reason; the batch goes on after a failure.
+    jobs --> [decode]  --> batches of equal --> [infer]  --> [compose + write] --> one result per file
+             N threads     network shape        1-2 calls     N threads            (in job order)
+
+Each stage is a thread pool and the queue of its work in flight, oldest first; the calling thread
+moves work between them (:class:`BatchEngine`, one method per step). Pillow, numpy and the
+inference engines release the GIL for their heavy work. Memory stays bounded: the queues have
+fixed lengths, and a :class:`PixelBudget` limits how many decoded pixels are in flight (a single
+photo larger than the budget still runs, alone). Every file ends with one result: ok, skipped or
+failed, with a one-line reason; the batch goes on after a failure. Outputs are written atomically.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ import errno
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from colorize_cli.backends import Backend, cpu_threads
+from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, ComposeChoice
 from colorize_cli.errors import ColorizeError, InputError
 from colorize_cli.fsutil import remove_live_temps
 from colorize_cli.imagefile import (
@@ -33,7 +38,7 @@ from colorize_cli.imagefile import (
     write_image,
 )
 from colorize_cli.jobs import Job, needs_output
-from colorize_cli.pipeline import compose, network_input, warm_up_compiled_compose
+from colorize_cli.pipeline import compose, network_input
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,8 @@ class RunOptions:
     workers: int | None = None
     model_calls: int | None = None  # model calls in flight at once (None: 2 on a CPU, 1 on a GPU)
     pixel_budget: int = 120_000_000  # decoded pixels in flight (about 1 GB of working memory)
-    # The compiled compose starts (in the background) when at least this many pixels are still
-    # ahead: its fixed start pays back from about 18 MP of photos on 2 cores (12 photos of 1.5 MP
-    # ran alike either way, 40 ran 1.3x faster with it; benchmarks/RESULTS.md).
-    compiled_compose_min_pixels: int = 24_000_000
+    # A run that composes at least this many pixels uses the compiled compose (ComposeChoice).
+    compiled_compose_min_pixels: int = DEFAULT_MIN_PIXELS
 
 
 @dataclass
@@ -94,11 +97,11 @@ class Summary:
         return self.done / self.seconds if self.seconds > 0 else 0.0
 
 
-class _PixelBudget:
+class PixelBudget:
     """Blocks decoders while too many decoded pixels are in flight (but never starves one photo).
 
-    Served in job order (``ticket``: 0, 1, 2, ... as the jobs were queued): the runner consumes
-    photos in that order, so a later photo taking the budget first could leave the one the runner
+    Served in job order (``ticket``: 0, 1, 2, ... as the jobs were queued): the engine consumes
+    photos in that order, so a later photo taking the budget first could leave the one the engine
     waits for blocked behind it, for good.
     """
 
@@ -109,6 +112,7 @@ class _PixelBudget:
         self.cond = threading.Condition()
 
     def acquire(self, n: int, stop: threading.Event, ticket: int) -> None:
+        """Take ``n`` pixels at turn ``ticket`` (returns early, taking them anyway, once ``stop`` is set)."""
         with self.cond:
             while not stop.is_set() and (
                 ticket != self.next_ticket or (self.used > 0 and self.used + n > self.limit)
@@ -127,11 +131,40 @@ class _PixelBudget:
 
 @dataclass
 class _Loaded:
+    """A decoded photo on its way through the stages."""
+
     job: Job
     started: float
-    pixels: int
+    pixels: int  # its share of the pixel budget
     decoded: object  # DecodedImage
     x: np.ndarray  # (1, h, w) network input
+
+
+class _Stage:
+    """A thread pool and the queue of its work in flight, oldest first (results leave in order)."""
+
+    def __init__(self, name: str, threads: int) -> None:
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix=f"colorize-{name}")
+        self.queue: deque[tuple[Any, Future]] = deque()
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def submit(self, key: Any, fn: Callable, *args: Any) -> None:
+        self.queue.append((key, self.pool.submit(fn, *args)))
+
+    def head(self) -> Future:
+        return self.queue[0][1]
+
+    def has_ready(self, keep: int) -> bool:
+        """True while the oldest item is done, or more than ``keep`` are in flight (wait for it)."""
+        return bool(self.queue) and (len(self.queue) > keep or self.queue[0][1].done())
+
+    def pop(self) -> tuple[Any, Future]:
+        return self.queue.popleft()
+
+    def close(self, *, wait: bool) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=not wait)
 
 
 # A full disk (or quota) fails every later write too: stop, rather than decode, colorize and fail
@@ -153,229 +186,277 @@ def _describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class BatchEngine:
+    """Colorizes a list of jobs with one backend: decode -> infer -> compose + write.
+
+    One engine per run: build it, call :meth:`run` once. ``on_result`` gets each file's
+    :class:`FileResult` once, in job order for the photos that reach the writers; ``on_start``
+    is called as each photo starts decoding. ``compose`` is the run's :class:`ComposeChoice`
+    (default: decided from the jobs in :meth:`run`).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        options: RunOptions = RunOptions(),
+        *,
+        compose: ComposeChoice | None = None,
+        on_result: Callable[[FileResult], None] | None = None,
+        on_start: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.backend, self.options = backend, options
+        self.on_result, self.on_start = on_result, on_start
+        self.compose_choice = compose
+        self.size = options.size or backend.config.default_size
+        self.chroma_gain = getattr(backend.config, "chroma_gain", 1.0)  # duck-typed configs may lack it
+        self.workers = options.workers or max(1, cpu_threads())
+        # The engine says which batch suits it: a GPU wants batches; on a CPU ONNX Runtime is as
+        # fast at batch 1 (a batch only holds more photos in memory), eager torch faster at 4.
+        # Batches never wait for photos (see _next_batch), so a bigger one costs no latency.
+        accelerated = getattr(backend, "accelerated", False)
+        self.batch_size = options.batch_size or getattr(backend, "batch_size", None) or (8 if accelerated else 1)
+        # On a CPU, two single-threaded model calls side by side keep both cores busy without the
+        # engine's own thread synchronization (the network is about half of the work per photo);
+        # a GPU takes one batch at a time.
+        self.model_calls = options.model_calls or (1 if accelerated else min(2, self.workers))
+        self.prefetch = max(2 * self.batch_size, self.workers + 1)  # photos decoding or decoded
+        self.write_backlog = 2 * self.workers + self.batch_size  # photos composing or written
+        self.budget = PixelBudget(options.pixel_budget)
+        self.stop = threading.Event()
+        self.summary = Summary()
+        self._lock = threading.Lock()
+        self._kernel = None
+        self._ran = False
+
+    # --- the run, top to bottom ------------------------------------------------------------------
+    def run(self, jobs: Iterable[Job]) -> Summary:
+        """Colorize ``jobs``; existing outputs are skipped unless ``options.overwrite``.
+
+        On KeyboardInterrupt (or any exception) the stages are stopped, partial files removed,
+        every photo already written reported, and the exception re-raised.
+        """
+        if self._ran:
+            raise RuntimeError("a BatchEngine runs once; build a new one for the next run")
+        self._ran = True
+        if self.compose_choice is None:
+            self.compose_choice = self.choose_compose(jobs)
+        self.compose_choice.start()
+        t0 = time.perf_counter()
+        self.decoding = _Stage("decode", self.workers)
+        self.inferring = _Stage("infer", self.model_calls)
+        self.writing = _Stage("write", self.workers)
+        self._jobs: Iterator[Job] = iter(jobs)
+        self._exhausted, self._tickets = False, 0
+        try:
+            self._refill()
+            while self.decoding and not self.stop.is_set():
+                batch = self._next_batch()
+                if batch:
+                    self._submit_inference(batch)
+                self._drain_writes(keep=self.write_backlog)
+                self._refill()
+            self._collect_inference(keep=0)
+            self._drain_writes(keep=0)
+        except BaseException:
+            self._abort()
+            self.summary.seconds = time.perf_counter() - t0
+            raise
+        for stage in (self.inferring, self.decoding, self.writing):
+            stage.close(wait=True)
+        self.summary.seconds = time.perf_counter() - t0
+        self.summary.stopped_early = self.stop.is_set()
+        return self.summary
+
+    def choose_compose(self, jobs: Iterable[Job]) -> ComposeChoice:
+        """The run's compose: compiled when the photos still to do pay back its start."""
+        if not isinstance(jobs, Sequence):  # a stream of unknown length: no guess, the numpy path
+            return ComposeChoice.numpy("jobs given as a stream")
+        todo = [job.source for job in jobs if needs_output(job, self.options.overwrite)]
+        return ComposeChoice.for_sources(todo, min_pixels=self.options.compiled_compose_min_pixels)
+
+    # --- the calling thread: moving work between the stages ---------------------------------------
+    def _refill(self) -> None:
+        """Queue decodes until ``prefetch`` photos are decoding or decoded; report skipped outputs."""
+        while not self._exhausted and not self.stop.is_set() and len(self.decoding) < self.prefetch:
+            job = next(self._jobs, None)
+            if job is None:
+                self._exhausted = True
+                return
+            if not needs_output(job, self.options.overwrite):
+                self._report(FileResult(job, "skipped", notes=["output exists"]))
+                continue
+            self.decoding.submit(job, self._decode, job, self._tickets)
+            self._tickets += 1
+
+    def _next_batch(self) -> list[_Loaded]:
+        """Greedy batching: wait for the oldest decode, then take whichever of the next ones are
+        already decoded and have the same network shape (never waiting for more photos)."""
+        batch: list[_Loaded] = []
+        while self.decoding and len(batch) < self.batch_size:
+            job, fut = self.decoding.queue[0]
+            if batch and not fut.done():
+                break
+            self._wait_for_decode(fut)
+            try:
+                item = fut.result()
+            except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not raised
+                self.decoding.pop()
+                self._report(self._failed(job, exc))
+                self._refill()
+                continue
+            if batch and item.x.shape != batch[0].x.shape:
+                break
+            self.decoding.pop()
+            batch.append(item)
+            self._refill()
+        return batch
+
+    def _wait_for_decode(self, fut: Future) -> None:
+        """While a photo decodes, pass finished model calls to the writers (their writes give back
+        the budget the photo may be waiting for) and report finished writes: a slow or stuck read
+        must not hold back the photos already done."""
+        while not fut.done() and (self.inferring or self.writing):
+            heads = [stage.head() for stage in (self.inferring, self.writing) if stage]
+            wait([fut, *heads], return_when=FIRST_COMPLETED)
+            self._collect_inference(keep=len(self.inferring))
+            self._drain_writes(keep=len(self.writing))
+
+    def _submit_inference(self, batch: list[_Loaded]) -> None:
+        x = np.stack([item.x for item in batch])
+        self.inferring.submit(batch, self.backend.predict, x)
+        self._collect_inference(keep=self.model_calls - 1)
+
+    def _collect_inference(self, keep: int) -> None:
+        """Pass finished model calls (oldest first) to the writers; wait while more than ``keep`` run."""
+        while self.inferring.has_ready(keep):
+            batch, fut = self.inferring.pop()
+            try:
+                ab = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a model failure fails these files, not the run
+                for item in batch:
+                    self.budget.release(item.pixels)
+                    self._report(self._failed(item.job, exc, item.started))
+                continue
+            for i, item in enumerate(batch):
+                self.writing.submit(item.job, self._compose_and_write, item, ab[i])
+
+    def _drain_writes(self, keep: int) -> None:
+        """Report finished writes (oldest first); wait while more than ``keep`` are in flight."""
+        while self.writing.has_ready(keep):
+            job, fut = self.writing.pop()
+            try:
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not raised
+                result = self._failed(job, exc)
+            # Outside the try: Ctrl-C or SIGTERM (Terminated) arriving here, even inside
+            # on_result, must stop the run -- never become one more "failed" file.
+            self._report(result)
+
+    def _abort(self) -> None:
+        """Stop every stage: never wait for decoders (a read may be stuck for good, on a hung mount);
+        give model calls and writes a short grace, report what was written, remove partial files."""
+        self.stop.set()
+        for stage in (self.decoding, self.inferring, self.writing):
+            stage.close(wait=False)
+        wait([f for _, f in self.inferring.queue] + [f for _, f in self.writing.queue], timeout=_STOP_GRACE_S)
+        for batch, _ in self.inferring.queue:
+            for item in batch:
+                self.budget.release(item.pixels)
+        for _, fut in self.writing.queue:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                with contextlib.suppress(Exception):
+                    self._report(fut.result())
+        remove_live_temps()
+
+    def _report(self, result: FileResult) -> None:
+        with self._lock:
+            if result.status == "ok":
+                self.summary.done += 1
+            elif result.status == "skipped":
+                self.summary.skipped += 1
+            else:
+                self.summary.failed += 1
+                if self.options.fail_fast:
+                    self.stop.set()
+            if self.on_result is not None:
+                self.on_result(result)
+
+    @staticmethod
+    def _failed(job: Job, exc: BaseException, started: float | None = None) -> FileResult:
+        secs = time.perf_counter() - started if started else 0.0
+        return FileResult(job, "failed", error=_describe_error(exc), seconds=secs)
+
+    # --- the worker threads ----------------------------------------------------------------------
+    def _decode(self, job: Job, ticket: int) -> _Loaded:
+        """Decode stage: check, reserve the photo's pixels (in job order), decode, make the network input."""
+        started = time.perf_counter()
+        try:
+            if self.on_start is not None:
+                self.on_start(job)
+            pil_format_for(job.output)  # an unwritable output type fails now, before any decoding
+            require_regular_file(job.source)  # a FIFO or device would block the header probe below
+        except BaseException:
+            self.budget.acquire(0, self.stop, ticket)  # give up this photo's turn, so the next get theirs
+            raise
+        pixels = self._header_pixels(job)
+        self.budget.acquire(pixels, self.stop, ticket)
+        try:
+            if self.stop.is_set():
+                raise InputError("not started: the run was stopped")
+            decoded = decode_image(job.source, max_pixels=self.options.max_pixels)
+            x = network_input(decoded.lightness, self.size, self.backend.config.stride)
+        except BaseException:
+            self.budget.release(pixels)
+            raise
+        return _Loaded(job, started, pixels, decoded, x)
+
+    def _header_pixels(self, job: Job) -> int:
+        """The photo's pixel count from its header, to reserve before decoding (0 if unknown or refused)."""
+        pixels = 0
+        with contextlib.suppress(Exception):
+            with Image.open(job.source) as probe:
+                pixels = probe.size[0] * probe.size[1]
+        return 0 if pixels > self.options.max_pixels else pixels  # decode_image refuses it undecoded
+
+    def _compose_and_write(self, item: _Loaded, ab_small: np.ndarray) -> FileResult:
+        """Compose + write stage: full-resolution join, then an atomic write of the output."""
+        try:
+            if self.stop.is_set() and not self.options.fail_fast:
+                raise InputError("not written: the run was stopped")
+            d = item.decoded
+            pixels = compose(
+                d.lightness, ab_small, alpha=d.alpha, bit_depth=d.bit_depth, chroma_gain=self.chroma_gain,
+                kernel=self.compose_choice.kernel(),
+            )
+            item.job.output.parent.mkdir(parents=True, exist_ok=True)
+            notes = list(d.notes)
+            notes += write_image(item.job.output, pixels, exif=d.exif, quality=self.options.quality)
+            return FileResult(item.job, "ok", seconds=time.perf_counter() - item.started, notes=notes)
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:  # stop here, in the writer, before more writes start
+                self._stop_for_full_disk(exc)
+            raise
+        finally:
+            self.budget.release(item.pixels)
+
+    def _stop_for_full_disk(self, exc: OSError) -> None:
+        with self._lock:
+            if not self.summary.stop_reason:
+                self.summary.stop_reason = (
+                    f"stopped: the output disk is full ({exc.strerror}); free some space and run "
+                    "the same command again to resume"
+                )
+        self.stop.set()
+
+
 def run_jobs(
     jobs: Iterable[Job],
     backend: Backend,
     options: RunOptions = RunOptions(),
     *,
+    compose: ComposeChoice | None = None,
     on_result: Callable[[FileResult], None] | None = None,
     on_start: Callable[[Job], None] | None = None,
 ) -> Summary:
-    """Colorize ``jobs`` with ``backend``; call ``on_result`` once per job (in completion order).
-
-    Existing outputs are skipped unless ``options.overwrite``. On KeyboardInterrupt (or any
-    exception) the pools are drained, temporary files removed, and the exception re-raised.
-    """
-    size = options.size or backend.config.default_size
-    stride = backend.config.stride
-    chroma_gain = getattr(backend.config, "chroma_gain", 1.0)  # duck-typed configs may lack it
-    workers = options.workers or max(1, cpu_threads())
-    # The engine says which batch suits it: a GPU wants batches; on a CPU ONNX Runtime is as fast
-    # at batch 1 (a batch only holds more photos in memory), eager torch faster at 4. Batches
-    # never wait for photos (see the loop below), so a bigger one costs no latency.
-    accelerated = getattr(backend, "accelerated", False)
-    batch_size = options.batch_size or getattr(backend, "batch_size", None) or (8 if accelerated else 1)
-    stop = threading.Event()
-    budget = _PixelBudget(options.pixel_budget)
-    # Photos this run will colorize (outputs that exist are skipped): the basis, with the pixels
-    # seen so far, for starting the compiled compose. Unknown for a job generator.
-    total_jobs = sum(needs_output(job, options.overwrite) for job in jobs) if isinstance(jobs, Sized) else 0
-    probed = [0, 0]  # photos and pixels seen by load(): the basis for the compiled-compose decision
-    summary = Summary()
-    t0 = time.perf_counter()
-    lock = threading.Lock()
-
-    def report(result: FileResult) -> None:
-        with lock:
-            if result.status == "ok":
-                summary.done += 1
-            elif result.status == "skipped":
-                summary.skipped += 1
-            else:
-                summary.failed += 1
-                if options.fail_fast:
-                    stop.set()
-            if on_result is not None:
-                on_result(result)
-
-    def load(job: Job, ticket: int) -> _Loaded:
-        started = time.perf_counter()
-        try:
-            if on_start is not None:
-                on_start(job)
-            pil_format_for(job.output)  # an unwritable output type fails now, before any decoding
-            require_regular_file(job.source)  # a FIFO or device would block the header probe below
-        except BaseException:
-            budget.acquire(0, stop, ticket)  # give up this photo's turn, so the next ones get theirs
-            raise
-        pixels = 0
-        with contextlib.suppress(Exception):
-            with Image.open(job.source) as probe:  # header only: reserve memory before decoding
-                pixels = probe.size[0] * probe.size[1]
-        if pixels > options.max_pixels:
-            pixels = 0  # decode_image refuses it without decoding
-        with lock:
-            probed[0] += 1
-            probed[1] += pixels
-            # Pixels still to come, guessed from the average so far: start the compiled compose
-            # when they pay back its start-up (it loads while this photo decodes).
-            ahead = pixels + probed[1] / probed[0] * max(0, total_jobs - probed[0])
-        if ahead >= options.compiled_compose_min_pixels:
-            with contextlib.suppress(Exception):  # an optimization: never a reason to fail a photo
-                warm_up_compiled_compose()
-        budget.acquire(pixels, stop, ticket)
-        try:
-            if stop.is_set():
-                raise InputError("not started: the run was stopped")
-            decoded = decode_image(job.source, max_pixels=options.max_pixels)
-            x = network_input(decoded.lightness, size, stride)
-        except BaseException:
-            budget.release(pixels)
-            raise
-        return _Loaded(job, started, pixels, decoded, x)
-
-    def finish(item: _Loaded, ab_small: np.ndarray) -> FileResult:
-        try:
-            if stop.is_set() and not options.fail_fast:
-                raise InputError("not written: the run was stopped")
-            d = item.decoded
-            pixels = compose(d.lightness, ab_small, alpha=d.alpha, bit_depth=d.bit_depth, chroma_gain=chroma_gain)
-            item.job.output.parent.mkdir(parents=True, exist_ok=True)
-            notes = list(d.notes)
-            notes += write_image(item.job.output, pixels, exif=d.exif, quality=options.quality)
-            return FileResult(item.job, "ok", seconds=time.perf_counter() - item.started, notes=notes)
-        except OSError as exc:
-            if exc.errno in _DISK_FULL:  # stop here, in the writer, before more writes start
-                with lock:
-                    if not summary.stop_reason:
-                        summary.stop_reason = (
-                            f"stopped: the output disk is full ({exc.strerror}); free some space and run "
-                            "the same command again to resume"
-                        )
-                stop.set()
-            raise
-        finally:
-            budget.release(item.pixels)
-
-    def failed(job: Job, exc: BaseException, started: float | None = None) -> FileResult:
-        secs = time.perf_counter() - started if started else 0.0
-        return FileResult(job, "failed", error=_describe_error(exc), seconds=secs)
-
-    decode_pool = ThreadPoolExecutor(workers, thread_name_prefix="colorize-decode")
-    write_pool = ThreadPoolExecutor(workers, thread_name_prefix="colorize-write")
-    # Model calls in flight at once. On a CPU, two single-threaded calls side by side keep both
-    # cores busy without the engine's own thread synchronization (the network is ~half of the
-    # work per photo, so one call at a time left the pipeline waiting on it); a GPU takes one
-    # batch at a time.
-    model_calls = options.model_calls or (1 if accelerated else min(2, workers))
-    infer_pool = ThreadPoolExecutor(model_calls, thread_name_prefix="colorize-infer")
-    inferring: deque[tuple[list[_Loaded], Future]] = deque()
-    pending: deque[tuple[Job, Future]] = deque()
-    writes: deque[tuple[Job, Future]] = deque()
-    prefetch = max(2 * batch_size, workers + 1)
-    job_iter = iter(jobs)
-    exhausted = False
-    tickets = 0  # budget turns, in queue order
-
-    def refill() -> None:
-        nonlocal exhausted, tickets
-        while not exhausted and not stop.is_set() and len(pending) < prefetch:
-            job = next(job_iter, None)
-            if job is None:
-                exhausted = True
-                return
-            if not needs_output(job, options.overwrite):
-                report(FileResult(job, "skipped", notes=["output exists"]))
-                continue
-            pending.append((job, decode_pool.submit(load, job, tickets)))
-            tickets += 1
-
-    def drain_writes(block_until: int) -> None:
-        while writes and (len(writes) > block_until or writes[0][1].done()):
-            job, fut = writes.popleft()
-            try:
-                result = fut.result()
-            except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not raised
-                result = failed(job, exc)
-            # Outside the try: Ctrl-C or SIGTERM (Terminated) arriving here, even inside
-            # on_result, must stop the run -- never become one more "failed" file.
-            report(result)
-
-    def collect_inference(block_until: int) -> None:
-        """Hand finished model calls (oldest first) to the writers; wait while > block_until run."""
-        while inferring and (len(inferring) > block_until or inferring[0][1].done()):
-            batch, fut = inferring.popleft()
-            try:
-                ab = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a model failure fails these files, not the run
-                for item in batch:
-                    budget.release(item.pixels)
-                    report(failed(item.job, exc, item.started))
-                continue
-            for i, item in enumerate(batch):
-                writes.append((item.job, write_pool.submit(finish, item, ab[i])))
-
-    try:
-        refill()
-        while pending and not stop.is_set():
-            batch: list[_Loaded] = []
-            # Greedy batching: wait for the first ready input, then take whichever of the next
-            # ones are already decoded and have the same network shape (no waiting = no stall).
-            while pending and len(batch) < batch_size:
-                job, fut = pending[0]
-                if batch and (not fut.done()):
-                    break
-                # While this photo decodes, hand finished model calls to the writers (their
-                # writes give back the budget the photo may be waiting for) and report finished
-                # writes: a slow or stuck read must not hold back the photos already done.
-                while not fut.done() and (inferring or writes):
-                    heads = [q[0][1] for q in (inferring, writes) if q]
-                    wait([fut, *heads], return_when=FIRST_COMPLETED)
-                    collect_inference(block_until=len(inferring))
-                    drain_writes(block_until=len(writes))
-                try:
-                    item = fut.result()
-                except Exception as exc:  # noqa: BLE001
-                    pending.popleft()
-                    report(failed(job, exc))
-                    refill()
-                    continue
-                if batch and item.x.shape != batch[0].x.shape:
-                    break
-                pending.popleft()
-                batch.append(item)
-                refill()
-            if batch:
-                x = np.stack([item.x for item in batch])
-                inferring.append((batch, infer_pool.submit(backend.predict, x)))
-                collect_inference(block_until=model_calls - 1)
-            drain_writes(block_until=2 * workers + batch_size)
-            refill()
-        collect_inference(block_until=0)
-        drain_writes(block_until=0)
-    except BaseException:
-        stop.set()
-        for _, fut in pending:
-            fut.cancel()
-        # A decoder may be stuck in a read that never returns (a hung network mount): never wait
-        # for decoders. Model calls and writes end within a photo's time; wait for them, but only
-        # so long, then report every photo that was written and remove the partial files.
-        for pool in (decode_pool, infer_pool, write_pool):
-            pool.shutdown(wait=False, cancel_futures=True)
-        wait([f for _, f in inferring] + [f for _, f in writes], timeout=_STOP_GRACE_S)
-        for batch, _ in inferring:
-            for item in batch:
-                budget.release(item.pixels)
-        for _, fut in writes:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                with contextlib.suppress(Exception):
-                    report(fut.result())
-        remove_live_temps()
-        summary.seconds = time.perf_counter() - t0
-        raise
-    infer_pool.shutdown(wait=True)
-    decode_pool.shutdown(wait=True)
-    write_pool.shutdown(wait=True)
-    summary.seconds = time.perf_counter() - t0
-    summary.stopped_early = stop.is_set()
-    return summary
+    """Colorize ``jobs`` with ``backend``: one :class:`BatchEngine` run (see there)."""
+    return BatchEngine(backend, options, compose=compose, on_result=on_result, on_start=on_start).run(jobs)

@@ -439,16 +439,18 @@ def test_engine_for_names_the_engine_open_backend_opens(args, want, monkeypatch)
 
 @pytest.mark.parametrize("model, warm_first", [("onnx", True), ("pt", False)])
 def test_compiled_compose_loads_beside_onnx_runtimes_opening_not_torchs(tmp_path, tiny_models, monkeypatch, model, warm_first):
-    import colorize_cli.backends as backends
-    import colorize_cli.pipeline as pipeline
+    import math
 
-    src = tmp_path / "many"
+    import colorize_cli.backends as backends
+    from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, CompiledKernel
+
+    src = tmp_path / "big"
     src.mkdir()
-    for i in range(64):  # enough photos for the CLI to load the compiled compose
-        make_photo(16, 16, seed=i, mode="L").save(src / f"p{i:02d}.png")
+    side = math.isqrt(DEFAULT_MIN_PIXELS) + 1  # one photo with pixels enough for the compiled compose
+    Image.new("L", (side, side), 90).save(src / "big.png")
     events = []
     real_open = backends.open_backend
-    monkeypatch.setattr(pipeline, "warm_up_compiled_compose", lambda *a, **k: events.append("warm-up"))
+    monkeypatch.setattr(CompiledKernel, "start", lambda self: events.append("warm-up"))
     monkeypatch.setattr(backends, "open_backend", lambda *a, **k: (events.append("open"), real_open(*a, **k))[1])
     result = run([src, "-o", tmp_path / "out", "--model", tiny_models[model]])
     assert result.exit_code == 0, result.output

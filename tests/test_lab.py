@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from colorize_cli import lab
+from colorize_cli import lab, srgb_fast
 
 skcolor = pytest.importorskip("skimage.color")
 
@@ -87,7 +87,7 @@ def test_fast_8bit_join_equals_the_reference_within_one_level(seed):
     L = rng.uniform(0, 100, (300, 200)).astype(np.float32)
     L[0], L[1] = 0.0, 100.0  # the ends of the L* range: black and white rows
     a, b = (rng.uniform(-110, 110, (300, 200)).astype(np.float32) for _ in range(2))  # mostly out of gamut
-    out = lab.join_l_ab(L, a, b)
+    out = srgb_fast.join_l_ab(L, a, b)
     assert out.shape == (300, 200, 3) and out.dtype == np.uint8
     diff = np.abs(out.astype(int) - _reference8(L, a, b))
     assert diff.max() <= 1 and diff.mean() < 0.05
@@ -96,12 +96,12 @@ def test_fast_8bit_join_equals_the_reference_within_one_level(seed):
 
 def test_fast_8bit_join_keeps_gray_neutral_and_hue_when_shrinking():
     L = np.linspace(0, 100, 1001, dtype=np.float32)
-    gray = lab.join_l_ab(L, np.zeros_like(L), np.zeros_like(L))
+    gray = srgb_fast.join_l_ab(L, np.zeros_like(L), np.zeros_like(L))
     assert (gray[:, 0] == gray[:, 1]).all() and (gray[:, 1] == gray[:, 2]).all()
     np.testing.assert_allclose(lab.rgb_to_lab(gray / 255.0)[:, 0], L, atol=0.6)
     # Far out of gamut at every lightness: chroma shrinks, the hue angle stays.
     a, b = np.full_like(L, 90.0), np.full_like(L, -60.0)
-    out = lab.join_l_ab(L, a, b)
+    out = srgb_fast.join_l_ab(L, a, b)
     back = lab.rgb_to_lab(out / 255.0)
     np.testing.assert_allclose(back[:, 0], L, atol=0.6)
     chroma = np.hypot(back[:, 1], back[:, 2])
@@ -114,14 +114,13 @@ def test_srgb8_writer_blocks_and_deferred_fixes_equal_one_pass():
     rng = np.random.default_rng(5)
     L = rng.uniform(0, 100, 10_000).astype(np.float32)
     a, b = (rng.uniform(-100, 100, 10_000).astype(np.float32) for _ in range(2))
-    whole = lab.join_l_ab(L, a, b)
+    whole = srgb_fast.join_l_ab(L, a, b)
     # Small blocks: out-of-gamut pixels pile up across blocks and are fixed several times (each
     # time block_pixels of them are pending), into a strided view (the RGB of an RGBA buffer).
     rgba = np.full((10_000, 4), 7, np.uint8)
-    writer = lab.Srgb8Writer(rgba[:, :3], 700)
+    writer = srgb_fast.Srgb8Writer(rgba[:, :3], 700)
     for s in range(0, 10_000, 700):
         writer.write(s, L[s : s + 700], a[s : s + 700], b[s : s + 700])
-    assert writer._n_pending < 700  # fixed along the way, never more than a block pending
     writer.finish()
     np.testing.assert_array_equal(rgba[:, :3], whole)
     assert (rgba[:, 3] == 7).all()
@@ -133,7 +132,30 @@ def test_sixteen_bit_join_still_matches_the_reference():
     rng = np.random.default_rng(6)
     L = rng.uniform(0, 100, (50, 40)).astype(np.float32)
     a, b = (rng.uniform(-80, 80, (50, 40)).astype(np.float32) for _ in range(2))
-    out = lab.join_l_ab(L, a, b, dtype=np.uint16)
+    out = srgb_fast.join_l_ab(L, a, b, dtype=np.uint16)
     ref = lab.lab_to_rgb_preserving_l(L, np.stack([a, b], -1))
     assert out.dtype == np.uint16
     assert np.abs(out / 65535.0 - ref).max() < 2e-4
+
+
+def test_srgb8_writer_memory_stays_bounded_by_the_block_whatever_the_image_size():
+    """Out-of-gamut pixels are fixed whenever a block's worth is pending: a photo that is all out of
+    gamut must not pile up its whole size in pending pixels (about 21 bytes each)."""
+    import tracemalloc
+
+    n, block = 1_000_000, 10_000
+    L = np.full(n, 50.0, np.float32)
+    a = np.full(n, 100.0, np.float32)  # far outside sRGB at L* 50: every pixel needs the fix
+    b = np.full(n, 100.0, np.float32)
+    out = np.empty((n, 3), np.uint8)
+    tracemalloc.start()
+    try:
+        writer = srgb_fast.Srgb8Writer(out, block)
+        for s in range(0, n, block):
+            writer.write(s, L[s : s + block], a[s : s + block], b[s : s + block])
+        writer.finish()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000, peak  # all pending at once would be ~21 MB
+    assert (out == out[0]).all() and np.ptp(out[0].astype(int)) > 50  # one saturated colour throughout

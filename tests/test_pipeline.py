@@ -40,18 +40,14 @@ class ConstantBackend:
 
 
 @pytest.fixture(params=["compiled", "numpy"])
-def compose_path(request, monkeypatch):
-    """Run a compose test through the numba kernel and through the numpy path."""
-    from colorize_cli import pipeline
-
+def kernel(request):
+    """The compose kernel to test through: the compiled one (numba), and None (the numpy path)."""
     if request.param == "compiled":
         pytest.importorskip("numba")
         from colorize_cli import lab_kernel
 
-        monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", lab_kernel)
-    else:
-        monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", None)
-    return request.param
+        return lab_kernel
+    return None
 
 
 def l_of(pixels: np.ndarray) -> np.ndarray:
@@ -80,11 +76,11 @@ def test_upsample_matches_torch_bilinear():
     np.testing.assert_allclose(ours, ref[0].numpy(), atol=1e-5)
 
 
-def test_full_resolution_lightness_is_preserved_on_odd_non_square_image(compose_path):
+def test_full_resolution_lightness_is_preserved_on_odd_non_square_image(kernel):
     photo = make_photo(1001, 667, seed=5, mode="L")
     decoded = decode_image(photo)
     backend = ConstantBackend(0.2, -0.3)
-    out = colorize_array(decoded.L, backend)
+    out = colorize_array(decoded.L, backend, kernel=kernel)
     assert out.shape == (667, 1001, 3) and out.dtype == np.uint8
     assert backend.calls[0][2] % 32 == 0  # the network saw a small, stride-aligned input
     np.testing.assert_allclose(l_of(out), decoded.L, atol=0.6)  # 8-bit rounding only
@@ -92,9 +88,9 @@ def test_full_resolution_lightness_is_preserved_on_odd_non_square_image(compose_
     assert np.ptp(out.astype(int), axis=-1).max() > 10  # and it really has colour
 
 
-def test_gray_with_zero_ab_model_comes_back_gray(compose_path):
+def test_gray_with_zero_ab_model_comes_back_gray(kernel):
     photo = make_photo(120, 90, seed=6, mode="L")
-    out = colorize_array(decode_image(photo).L, ConstantBackend(0.0, 0.0))
+    out = colorize_array(decode_image(photo).L, ConstantBackend(0.0, 0.0), kernel=kernel)
     assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
     np.testing.assert_array_equal(out[..., 0], np.asarray(photo))
 
@@ -238,11 +234,11 @@ def test_outputs_are_the_same_bytes_in_a_later_run(tmp_path):
     assert "sRGB" in ImageCms.getProfileDescription(profile)
 
 
-def test_compose_row_blocks_equal_the_reference_join(compose_path):
+def test_compose_row_blocks_equal_the_reference_join(kernel):
     rng = np.random.default_rng(4)
     L = rng.uniform(0, 100, (3000, 400)).astype(np.float32)  # many row blocks
     ab_small = rng.uniform(-0.5, 0.5, (2, 96, 32)).astype(np.float32)
-    out = compose(L, ab_small)
+    out = compose(L, ab_small, kernel=kernel)
     assert out.shape == (3000, 400, 3) and out.dtype == np.uint8
     # The reference: the whole ab plane at once, the generic (N, 3) Lab code, pow() for sRGB.
     ab = np.concatenate([blk for _, _, blk in upsample_ab_rows(lab.denormalize_ab(ab_small), 3000, 400)], axis=1)
@@ -254,7 +250,7 @@ def test_compose_row_blocks_equal_the_reference_join(compose_path):
 
 
 @pytest.mark.parametrize("bit_depth, alpha", [(8, False), (8, True), (16, False)])
-def test_compose_of_gray_codes_equals_compose_of_their_l_star(compose_path, bit_depth, alpha):
+def test_compose_of_gray_codes_equals_compose_of_their_l_star(kernel, bit_depth, alpha):
     """An 8-bit gray photo is joined from its codes (no full-size L* plane), with the same pixels."""
     rng = np.random.default_rng(12)
     gray = rng.integers(0, 256, (301, 257), dtype=np.uint8)
@@ -263,8 +259,8 @@ def test_compose_of_gray_codes_equals_compose_of_their_l_star(compose_path, bit_
     gray.setflags(write=False)  # as decode_image keeps them (numba types read-only arrays apart)
     ab_small = rng.uniform(-1, 1, (2, 13, 9)).astype(np.float32)  # many colours outside the gamut
     a = rng.integers(0, 256, gray.shape, dtype=np.uint8) if alpha else None
-    want = compose(lab.gray_l_lut(255)[gray], ab_small, alpha=a, bit_depth=bit_depth)
-    got = compose(gray, ab_small, alpha=a, bit_depth=bit_depth)
+    want = compose(lab.gray_l_lut(255)[gray], ab_small, alpha=a, bit_depth=bit_depth, kernel=kernel)
+    got = compose(gray, ab_small, alpha=a, bit_depth=bit_depth, kernel=kernel)
     np.testing.assert_array_equal(got, want)
 
 
@@ -312,16 +308,16 @@ def test_torch_and_onnx_backends_agree(tiny_models):
     assert np.abs(a).max() > 0.05  # the tiny model is not trivially zero
 
 
-def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb(compose_path):
+def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb(kernel):
     rng = np.random.default_rng(9)
     L = rng.uniform(0, 100, (700, 333)).astype(np.float32)  # a width that does not divide the block
     ab_small = rng.uniform(-0.6, 0.6, (2, 20, 11)).astype(np.float32)
-    rgb = compose(L, ab_small)
+    rgb = compose(L, ab_small, kernel=kernel)
     alpha = (np.arange(700 * 333) % 256).astype(np.uint8).reshape(700, 333)
-    rgba = compose(L, ab_small, alpha=alpha)
+    rgba = compose(L, ab_small, alpha=alpha, kernel=kernel)
     np.testing.assert_array_equal(rgba[..., :3], rgb)
     np.testing.assert_array_equal(rgba[..., 3], alpha)
-    deep = compose(L, ab_small, bit_depth=16)
+    deep = compose(L, ab_small, bit_depth=16, kernel=kernel)
     assert deep.dtype == np.uint16
     assert np.abs(deep.astype(int) / 257.0 - rgb).max() <= 1.0
 
@@ -358,7 +354,7 @@ def test_runner_batches_as_the_engine_says(tmp_path, accelerated, engine_batch, 
 def test_compiled_compose_equals_the_numpy_path(monkeypatch):
     """The numba kernel computes what the numpy path does (same float32 operations, same order)."""
     pytest.importorskip("numba")
-    from colorize_cli import lab_kernel, pipeline
+    from colorize_cli import lab_kernel
 
     rng = np.random.default_rng(11)
     L = rng.uniform(0, 100, (257, 301)).astype(np.float32)
@@ -367,44 +363,46 @@ def test_compiled_compose_equals_the_numpy_path(monkeypatch):
     L[6:9] = rng.uniform(0, 8, (3, 301))
     ab_small = rng.uniform(-1, 1, (2, 17, 23)).astype(np.float32)  # ab up to +-110: mostly out of gamut
     alpha = rng.integers(0, 256, L.shape, dtype=np.uint8)
-    monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", None)
     want = compose(L, ab_small, alpha=alpha)
-    monkeypatch.setitem(pipeline._KERNEL_STATE, "kernel", lab_kernel)
-    got = compose(L, ab_small, alpha=alpha)
+    got = compose(L, ab_small, alpha=alpha, kernel=lab_kernel)
     np.testing.assert_array_equal(got, want)
 
 
-def test_compiled_compose_warms_up_in_the_background_unless_switched_off(monkeypatch):
-    from colorize_cli import pipeline
+def test_the_compiled_compose_is_chosen_by_pixels_unless_switched_off(monkeypatch):
+    from colorize_cli.compose_choice import ComposeChoice
 
-    monkeypatch.setattr(pipeline, "_KERNEL_STATE", {})
+    assert ComposeChoice.for_pixels(50_000, min_pixels=50_000).compiled
+    assert not ComposeChoice.for_pixels(49_999, min_pixels=50_000).compiled
     monkeypatch.setenv("COLORIZE_CLI_NO_JIT", "1")
-    pipeline.warm_up_compiled_compose(wait=True)
-    assert pipeline._compiled_kernel() is None and "thread" not in pipeline._KERNEL_STATE
-    monkeypatch.delenv("COLORIZE_CLI_NO_JIT")
+    choice = ComposeChoice.for_pixels(10**9, min_pixels=50_000)
+    assert not choice.compiled and "COLORIZE_CLI_NO_JIT" in choice.reason
+    assert choice.kernel() is None
+
+
+def test_the_compiled_kernel_loads_in_the_background():
     pytest.importorskip("numba")
     from colorize_cli import lab_kernel
+    from colorize_cli.compose_choice import CompiledKernel, ComposeChoice
 
-    pipeline.warm_up_compiled_compose(wait=True)
-    assert pipeline._compiled_kernel() is lab_kernel
+    source = CompiledKernel()
+    choice = ComposeChoice.for_pixels(10**9, min_pixels=1, source=source)
+    assert choice.kernel() is None  # not started: nothing to wait for
+    choice.start()
+    assert source.wait() is lab_kernel and choice.kernel() is lab_kernel
 
 
 @pytest.mark.parametrize("count, size, want", [(3, 64, False), (16, 64, True), (1, 256, True)])
-def test_runner_starts_the_compiled_compose_only_when_it_pays_back(tmp_path, monkeypatch, count, size, want):
-    """Enough pixels ahead (here 50,000: 16 photos of 64x64, or one of 256x256) start the warm-up."""
-    from colorize_cli import runner
-    from colorize_cli.jobs import plan_jobs
+def test_a_run_uses_the_compiled_compose_only_when_it_pays_back(tmp_path, count, size, want):
+    """Enough pixels to compose (here 50,000: 16 photos of 64x64, or one of 256x256) choose it."""
+    from colorize_cli.batch import plan_batch
+    from colorize_cli.runner import RunOptions
 
-    calls = []
-    monkeypatch.setattr(runner, "warm_up_compiled_compose", lambda: calls.append(1))
     src = tmp_path / "in"
     src.mkdir()
     for i in range(count):
         Image.new("L", (size, size), 128).save(src / f"p{i}.png")
-    jobs, _ = plan_jobs([src], tmp_path / "out")
-    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions(compiled_compose_min_pixels=50_000))
-    assert summary.done == count
-    assert bool(calls) == want
+    plan = plan_batch([src], tmp_path / "out", options=RunOptions(compiled_compose_min_pixels=50_000))
+    assert plan.compose.compiled == want
 
 
 @pytest.mark.parametrize("accelerated, want", [(False, 2), (True, 1)])
@@ -469,12 +467,11 @@ def test_a_failing_model_call_fails_its_photos_not_the_run(tmp_path):
     assert {p.name for p in (tmp_path / "out").iterdir()} == {f"p{i}.png" for i in range(6)} - wide_ones
 
 
-def test_compose_waits_for_a_compiled_compose_warm_up_in_progress(monkeypatch):
+def test_compose_waits_for_a_compiled_compose_warm_up_in_progress():
     """Started (a big run), the compiled compose is waited for rather than bypassed (measured faster)."""
-    import threading
     import time
 
-    from colorize_cli import pipeline
+    from colorize_cli.compose_choice import CompiledKernel, ComposeChoice
 
     calls = []
 
@@ -484,72 +481,63 @@ def test_compose_waits_for_a_compiled_compose_warm_up_in_progress(monkeypatch):
             calls.append(L.shape)
             out[..., :3] = 7
 
-    state: dict = {}
-
     def load():
         time.sleep(0.3)
-        state["kernel"] = FakeKernel
+        return FakeKernel
 
-    state["thread"] = threading.Thread(target=load)
-    state["deadline"] = time.perf_counter() + 5.0
-    monkeypatch.setattr(pipeline, "_KERNEL_STATE", state)
-    state["thread"].start()
-    out = compose(np.full((8, 6), 50.0, np.float32), np.zeros((2, 2, 2), np.float32))
+    choice = ComposeChoice.for_pixels(10**9, min_pixels=1, source=CompiledKernel(wait_s=5.0, loader=load))
+    choice.start()
+    out = compose(np.full((8, 6), 50.0, np.float32), np.zeros((2, 2, 2), np.float32), kernel=choice.kernel())
     assert calls == [(8, 6)] and (out == 7).all()
 
 
-def test_compose_stops_waiting_for_a_slow_warm_up_at_its_deadline(monkeypatch):
+def test_compose_stops_waiting_for_a_slow_warm_up_at_its_deadline():
     """A first run compiles for seconds: past the deadline, photos take the numpy path meanwhile."""
     import threading
     import time
 
-    from colorize_cli import pipeline
+    from colorize_cli.compose_choice import CompiledKernel
 
     release = threading.Event()
-    thread = threading.Thread(target=release.wait)
-    monkeypatch.setattr(pipeline, "_KERNEL_STATE", {"thread": thread, "deadline": time.perf_counter() + 0.2})
-    thread.start()
+    source = CompiledKernel(wait_s=0.2, loader=lambda: (release.wait(), None)[1])
+    source.start()
     try:
         t = time.perf_counter()
-        out = compose(np.full((8, 6), 50.0, np.float32), np.zeros((2, 2, 2), np.float32))
+        assert source.get() is None
         assert time.perf_counter() - t < 2.0
-        assert out.shape == (8, 6, 3) and np.ptp(out.astype(int)) == 0  # gray stays gray (numpy path)
     finally:
         release.set()
-        thread.join()
 
 
 def test_a_warm_up_thread_that_cannot_start_leaves_the_numpy_path(monkeypatch):
     import threading
 
-    from colorize_cli import pipeline
+    from colorize_cli.compose_choice import CompiledKernel
 
     def refuse(self):
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(pipeline, "_KERNEL_STATE", {})
     monkeypatch.setattr(threading.Thread, "start", refuse)
-    pipeline.warm_up_compiled_compose()
-    assert "thread" not in pipeline._KERNEL_STATE and pipeline._compiled_kernel() is None
-    out = compose(np.full((8, 6), 50.0, np.float32), np.zeros((2, 2, 2), np.float32))
-    assert out.shape == (8, 6, 3)
+    source = CompiledKernel()
+    assert source.start() is False
+    assert source.get() is None and source.wait() is None
 
 
-def test_without_numba_compose_stays_on_the_numpy_path(monkeypatch):
+def test_without_numba_the_kernel_is_none_and_compose_stays_on_the_numpy_path(monkeypatch):
     import sys
 
-    from colorize_cli import pipeline
+    from colorize_cli.compose_choice import CompiledKernel
 
-    monkeypatch.setattr(pipeline, "_KERNEL_STATE", {})
     monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
     monkeypatch.delitem(sys.modules, "colorize_cli.lab_kernel", raising=False)
     import colorize_cli
 
     monkeypatch.delattr(colorize_cli, "lab_kernel", raising=False)
-    pipeline.warm_up_compiled_compose(wait=True)
-    assert pipeline._compiled_kernel() is None
+    source = CompiledKernel()
+    source.start()
+    assert source.wait() is None
     L = np.full((40, 30), 60.0, np.float32)
-    out = compose(L, np.full((2, 4, 3), 0.2, np.float32))
+    out = compose(L, np.full((2, 4, 3), 0.2, np.float32), kernel=source.get())
     assert out.shape == (40, 30, 3) and np.ptp(out.astype(int), axis=-1).min() > 0
 
 
@@ -580,20 +568,18 @@ def test_photos_bigger_than_half_the_pixel_budget_never_hang(tmp_path, workers, 
     assert (summary.done, summary.failed) == (6, 0)
 
 
-def test_a_resumed_run_does_not_count_skipped_photos_for_the_warm_up(tmp_path, monkeypatch):
-    from colorize_cli import runner
-    from colorize_cli.jobs import plan_jobs
+def test_a_resumed_run_does_not_count_skipped_photos_for_the_compose_choice(tmp_path):
+    from colorize_cli.batch import plan_batch
+    from colorize_cli.runner import RunOptions
 
-    calls = []
-    monkeypatch.setattr(runner, "warm_up_compiled_compose", lambda: calls.append(1))
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     out.mkdir()
-    for i in range(16):  # 16 x 4096 pixels would start it; 2 left to do must not
+    for i in range(16):  # 16 x 4096 pixels would choose it; 2 left to do must not
         Image.new("L", (64, 64), 128).save(src / f"p{i}.png")
         if i >= 2:
             (out / f"p{i}.png").write_bytes(b"done before")
-    jobs, _ = plan_jobs([src], out)
-    summary = runner.run_jobs(jobs, ConstantBackend(), runner.RunOptions(compiled_compose_min_pixels=50_000))
-    assert (summary.done, summary.skipped) == (2, 14)
-    assert calls == []
+    options = RunOptions(compiled_compose_min_pixels=50_000)
+    plan = plan_batch([src], out, options=options)
+    assert plan.todo == 2 and not plan.compose.compiled
+    assert plan_batch([src], out, options=RunOptions(overwrite=True, compiled_compose_min_pixels=50_000)).compose.compiled

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
 from pathlib import Path
@@ -170,11 +169,10 @@ def colorize_command(
     format, full resolution, alpha, 16-bit depth and EXIF, and is written atomically. Existing
     outputs are skipped, so an interrupted run resumes where it stopped.
     """
-    from colorize_cli.backends import engine_for, engine_threads_for, open_backend
+    from colorize_cli.batch import ReportWriter, open_engine, plan_batch, run_batch
     from colorize_cli.errors import UsageError
-    from colorize_cli.fsutil import clean_orphan_temps
-    from colorize_cli.jobs import needs_output, parse_shard, plan_jobs, read_file_list, shard_jobs
-    from colorize_cli.runner import RunOptions, run_jobs
+    from colorize_cli.jobs import parse_shard, read_file_list
+    from colorize_cli.runner import RunOptions
 
     if not verbose:
         import warnings
@@ -188,57 +186,36 @@ def colorize_command(
     listed = read_file_list(files_from, null=null) if files_from is not None else []
     if not inputs and not listed:
         raise UsageError("no INPUTS given (files or folders, or --files-from FILE); see --help")
-    shard_k_n = parse_shard(shard) if shard else None
-    jobs, warnings = plan_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed)
-    if shard_k_n:
-        jobs = shard_jobs(jobs, *shard_k_n)
-    # Photos this run will colorize: a rerun skips the outputs that exist.
-    todo = sum(needs_output(job, overwrite) for job in jobs)
-    if threads is None:
-        threads = engine_threads_for(todo)
-    # Enough photos to pay back the compiled compose (the runner decides from pixel counts too):
-    # load it in the background, beside ONNX Runtime's opening, which leaves the GIL free while it
-    # builds its session. Not beside torch's: both imports hold the GIL and the import locks and
-    # slow each other down, so with torch it loads after the opening (RESULTS.md, item 24).
-    from colorize_cli.pipeline import warm_up_compiled_compose
-
-    compiled_compose = todo >= 32  # even at 0.75 MP a photo, past RunOptions.compiled_compose_min_pixels
-    if compiled_compose and engine_for(backend, model, device=device, precision=precision) == "onnx":
-        warm_up_compiled_compose()
-    configure_own_process()
-    engine = open_backend(backend, model, device=device, threads=threads, precision=precision)
-    if compiled_compose:
-        warm_up_compiled_compose()  # once per process: a no-op if it already started
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
-    clean_orphan_temps(out_dir)
     options = RunOptions(
         size=size, batch_size=batch_size, overwrite=overwrite, quality=quality,
         max_pixels=max_pixels, fail_fast=fail_fast,
     )
-    report_fh = _open_report(report)
+    plan = plan_batch(
+        inputs, out_dir, recursive=recursive, fmt=fmt, shard=parse_shard(shard) if shard else None,
+        listed=listed, options=options,
+    )
+    configure_own_process()
+    engine = open_engine(plan, backend, model, device=device, threads=threads, precision=precision)
     import time
 
     started = time.perf_counter()
     counts = {"done": 0}
-    with _Display(len(jobs), quiet=quiet) as display, contextlib.ExitStack() as stack:
-        if report_fh is not None:
-            stack.callback(report_fh.close)
-        for warning in warnings:
+    with _Display(len(plan.jobs), quiet=quiet) as display, contextlib.ExitStack() as stack:
+        write_record = stack.enter_context(ReportWriter(report)) if report is not None else None
+        for warning in plan.warnings:
             display.print(f"warning: {warning}")
-        display.print(f"{len(jobs)} photos -> {out_dir}  [{engine.describe()}]")
+        display.print(f"{len(plan.jobs)} photos -> {out_dir}  [{engine.describe()}]")
+        if verbose:
+            display.print(f"compose: {'compiled' if plan.compose.compiled else 'numpy'} ({plan.compose.reason})")
 
         def on_result(result) -> None:
             if result.status == "ok":
                 counts["done"] += 1
-            if report_fh is not None:
-                report_fh.write(json.dumps(result.record(), ensure_ascii=False) + "\n")
-                report_fh.flush()
+            if write_record is not None:
+                write_record(result)
             display.result(result, time.perf_counter() - started, counts["done"])
 
-        summary = run_jobs(jobs, engine, options, on_result=on_result, on_start=display.started)
+        summary = run_batch(plan, engine, options, on_result=on_result, on_start=display.started)
         display.print(
             f"done {summary.done}, skipped {summary.skipped}, failed {summary.failed} "
             f"in {summary.seconds:.1f} s ({summary.images_per_second:.2f} images/s)"
@@ -248,17 +225,3 @@ def colorize_command(
         )
     mark_finished()  # every output is in place and the report closed (see colorize_cli.cli.entry)
     sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
-
-
-def _open_report(path: Path | None):
-    if path is None:
-        return None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # backslashreplace: a file name that is not valid UTF-8 (surrogate escapes) becomes a
-        # JSON \\udcXX escape instead of an encoding error that would stop the run.
-        return open(path, "w", encoding="utf-8", errors="backslashreplace")
-    except OSError as exc:
-        from colorize_cli.errors import UsageError
-
-        raise UsageError(f"cannot write the report {path}: {exc.strerror or exc}") from None

@@ -50,6 +50,8 @@ class TrainConfig:
       its ImageNet features then stay as general as ImageNet made them;
     * ``l1_rebalance`` < 1 weights each pixel's L1 by the rarity of its true colour (Zhang et
       al. 2016's class rebalancing, their lambda; 0.5 is theirs, 1 is the plain L1);
+    * ``feature_weight`` > 0 adds that times the L1 distance between frozen ImageNet MobileNetV2
+      features of the predicted and the true colour photo (both composed with the true L*);
     * ``ema_decay`` > 0 keeps an exponential moving average of the generator's weights; it is what
       validation measures and what the checkpoints' ``generator`` holds;
     * split: ``source`` (hold out whole source packages, read from each folder's MANIFEST.csv:
@@ -104,6 +106,7 @@ class TrainConfig:
     degrade_p: float = 0.0
     ema_decay: float = 0.0
     l1_rebalance: float = 1.0
+    feature_weight: float = 0.0
     # run
     seed: int = 0
     val_every: int = 1
@@ -144,6 +147,8 @@ class TrainConfig:
             raise ValueError("degrade_p must be in [0, 1]")
         if not 0.0 <= self.l1_rebalance <= 1.0:
             raise ValueError("l1_rebalance must be in [0, 1] (1: plain L1)")
+        if self.feature_weight < 0:
+            raise ValueError("feature_weight must be >= 0 (0: off)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("ema_decay must be in [0, 1)")
         if self.encoder_lr_mult < 0:

@@ -1,4 +1,4 @@
-"""Batched sRGB -> L*a*b* as a vectorized torch op (runs on the training device, whole batches).
+"""Batched sRGB <-> L*a*b* as vectorized, differentiable torch ops (on the training device).
 
 The constants come from :mod:`colorize_cli.lab` (the one place that owns them), so training sees
 exactly the colours that inference and the numpy code compute.
@@ -10,15 +10,14 @@ import torch
 
 from colorize_cli import lab as _lab
 
-_XYZ_FROM_RGB_WHITE = (_lab.XYZ_FROM_RGB / _lab.WHITE[:, None]).astype("float32")  # white-normalized
 _CACHE: dict[tuple, torch.Tensor] = {}
 
 
-def _matrix(device: torch.device) -> torch.Tensor:
-    key = (device.type, device.index)
+def _matrix(device: torch.device, inverse: bool = False) -> torch.Tensor:
+    key = (device.type, device.index, inverse)
     m = _CACHE.get(key)
     if m is None:
-        m = torch.from_numpy(_XYZ_FROM_RGB_WHITE).to(device)
+        m = torch.from_numpy(_lab.RGB_FROM_XYZ_WHITE if inverse else _lab.XYZ_FROM_RGB_WHITE).to(device)
         _CACHE[key] = m
     return m
 
@@ -26,7 +25,7 @@ def _matrix(device: torch.device) -> torch.Tensor:
 def _f(t: torch.Tensor) -> torch.Tensor:
     # clamp_min keeps pow's gradient finite for negative inputs of the unused branch
     return torch.where(
-        t > _lab._EPSILON, t.clamp_min(_lab._EPSILON).pow(1.0 / 3.0), t * (_lab._KAPPA / 116.0) + 16.0 / 116.0
+        t > _lab.EPSILON, t.clamp_min(_lab.EPSILON).pow(1.0 / 3.0), t * (_lab.KAPPA / 116.0) + 16.0 / 116.0
     )
 
 
@@ -49,3 +48,20 @@ def rgb_to_model_inputs(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     L = lab[:, :1] / _lab.L_SCALE - _lab.L_SHIFT
     ab = lab[:, 1:] / _lab.AB_SCALE
     return L, ab
+
+
+def _f_inv(f: torch.Tensor) -> torch.Tensor:
+    return torch.where(f > _lab.F_THRESHOLD, f.pow(3), (f - 16.0 / 116.0) * (116.0 / _lab.KAPPA))
+
+
+def model_outputs_to_rgb(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Normalized ``L`` ``(N, 1, H, W)`` and ``ab`` ``(N, 2, H, W)`` -> sRGB float ``(N, 3, H, W)``
+    in [0, 1] (clipped), differentiable: what a loss on the composed colour photo needs."""
+    Lv = (L + _lab.L_SHIFT) * _lab.L_SCALE
+    fy = (Lv + 16.0) / 116.0
+    fx = fy + ab[:, :1] * (_lab.AB_SCALE / 500.0)
+    fz = fy - ab[:, 1:] * (_lab.AB_SCALE / 200.0)
+    xyz = _f_inv(torch.cat([fx, fy, fz], dim=1))
+    lin = torch.einsum("ij,njhw->nihw", _matrix(L.device, inverse=True), xyz).clamp(0.0, 1.0)
+    # clamp_min keeps pow's gradient finite at 0
+    return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0.0031308).pow(1 / 2.4) - 0.055, 12.92 * lin)

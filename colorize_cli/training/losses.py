@@ -71,3 +71,49 @@ def rebalance_weights(ab_samples: torch.Tensor, mix: float = 0.5, sigma: float =
     w = 1.0 / ((1.0 - mix) * p + mix / (bins * bins))
     w = w / (p_data * w).sum()  # mean weight 1 over the data: the loss keeps the plain L1's scale
     return w.float()
+
+
+# A feature ("perceptual") loss through a frozen ImageNet network compares what the colours mean
+# (skin, foliage, sky) rather than their per-pixel values, so it does not reward the grey average
+# that L1 settles on where the colour is uncertain. The same MobileNetV2 as the encoder, RGB in,
+# up to stride 8 (layer 6, 32 channels) and stride 16 (layer 13, 96 channels).
+FEATURE_LAYERS = (6, 13)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class FeatureLoss(nn.Module):
+    """Mean L1 between ImageNet MobileNetV2 features of two sRGB batches ``(N, 3, H, W)`` in [0, 1]."""
+
+    def __init__(self, features: nn.Sequential) -> None:
+        super().__init__()
+        self.features = features[: max(FEATURE_LAYERS) + 1].eval()
+        for p in self.features.parameters():
+            p.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True) -> FeatureLoss:
+        super().train(mode)
+        self.features.eval()  # ImageNet's BatchNorm statistics always
+        return self
+
+    def _taps(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        x, taps = (rgb - self.mean) / self.std, []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in FEATURE_LAYERS:
+                taps.append(x)
+        return taps
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            want = self._taps(target)
+        return sum((a - b).abs().mean() for a, b in zip(self._taps(pred), want, strict=True)) / len(want)
+
+
+def imagenet_feature_loss() -> FeatureLoss:
+    """:class:`FeatureLoss` with torchvision's ImageNet MobileNetV2 (from the torch hub cache)."""
+    from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+    return FeatureLoss(mobilenet_v2(weights=MobileNet_V2_Weights.IMAGENET1K_V1).features)

@@ -33,7 +33,7 @@ from colorize_cli.training import data as D
 from colorize_cli.training.config import TrainConfig
 from colorize_cli.training.discriminator import PatchDiscriminator, init_weights
 from colorize_cli.training.distributed import DistInfo, any_flag, barrier, init_from_env, mean_scalar
-from colorize_cli.training.lab_torch import rgb_to_model_inputs
+from colorize_cli.training.lab_torch import model_outputs_to_rgb, rgb_to_model_inputs
 from colorize_cli.training.losses import GANLoss
 
 LOSS_NAMES = ("loss_D_fake", "loss_D_real", "loss_D", "loss_G_GAN", "loss_G_L1", "loss_G")
@@ -273,6 +273,14 @@ class Trainer:
             from colorize_cli.training.losses import ColourRebalancedL1, rebalance_weights
 
             self.l1 = ColourRebalancedL1(rebalance_weights(self._ab_samples(), cfg.l1_rebalance)).to(self.device)
+        self.feature_loss = None
+        if cfg.feature_weight > 0:
+            from colorize_cli.training.losses import imagenet_feature_loss
+
+            try:
+                self.feature_loss = imagenet_feature_loss().to(self.device)
+            except (OSError, RuntimeError) as exc:
+                raise UsageError(f"{WEIGHTS_HINT} ({type(exc).__name__}: {exc})") from None
         self.log(
             f"models: {cfg.arch} generator {count_parameters(G):,} params"
             f"{' (ImageNet encoder)' if pretrained else ''}, PatchGAN {count_parameters(Dnet):,} params; "
@@ -426,15 +434,21 @@ class Trainer:
         rgb, L_input = batch if isinstance(batch, (tuple, list)) else (batch, None)
         rgb = rgb.to(self.device, non_blocking=True)
         L, ab = rgb_to_model_inputs(rgb)  # vectorized on the device, float32
+        L_clean = L
         if L_input is not None:
             L = L_input.to(self.device, non_blocking=True) / lab_np.L_SCALE - lab_np.L_SHIFT
-        return self.train_step_lab(L, ab, gan=gan)
+        return self.train_step_lab(L, ab, gan=gan, L_clean=L_clean)
 
-    def train_step_lab(self, L: torch.Tensor, ab: torch.Tensor, gan: bool = True) -> dict[str, float]:
-        """:meth:`train_step` on normalized ``L`` ``(N, 1, H, W)`` and ``ab`` ``(N, 2, H, W)``."""
+    def train_step_lab(
+        self, L: torch.Tensor, ab: torch.Tensor, gan: bool = True, L_clean: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """:meth:`train_step` on normalized ``L`` ``(N, 1, H, W)`` and ``ab`` ``(N, 2, H, W)``;
+        ``L_clean`` is the target's own L* where ``L`` was aged (the feature loss composes with it,
+        so it judges the colour alone)."""
         cfg = self.cfg
         L = L.to(self.device, non_blocking=True)
         ab = ab.to(self.device, non_blocking=True)
+        L_clean = L if L_clean is None else L_clean.to(self.device, non_blocking=True)
         if self.cuda and cfg.channels_last:
             L = L.contiguous(memory_format=torch.channels_last)
             ab = ab.contiguous(memory_format=torch.channels_last)
@@ -462,11 +476,14 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         with self._autocast():
             loss_G_L1 = self.l1(fake.float(), ab) * cfg.lambda_l1
+            loss_G = loss_G_L1
             if gan:
                 loss_G_GAN = self.gan_loss(self.D_raw(fake_image), True)  # D frozen, no DDP sync needed
-                loss_G = loss_G_GAN * cfg.gan_weight + loss_G_L1
-            else:
-                loss_G = loss_G_L1
+                loss_G = loss_G + loss_G_GAN * cfg.gan_weight
+            if self.feature_loss is not None:
+                pred_rgb = model_outputs_to_rgb(L_clean, fake.float())
+                loss_G_feat = self.feature_loss(pred_rgb, model_outputs_to_rgb(L_clean, ab)) * cfg.feature_weight
+                loss_G = loss_G + loss_G_feat
         self.scaler.scale(loss_G).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
@@ -475,6 +492,8 @@ class Trainer:
         if gan:
             _set_requires_grad(self.D_raw, True)
             out["loss_G_GAN"] = loss_G_GAN.item()
+        if self.feature_loss is not None:
+            out["loss_G_feat"] = loss_G_feat.item()
         out.update(loss_G_L1=loss_G_L1.item(), loss_G=loss_G.item())
         return out
 

@@ -1,0 +1,154 @@
+"""Which 8-bit compose a run uses: the numpy path, or the compiled one when it pays back.
+
+The compiled compose (:mod:`colorize_cli.lab_kernel`, numba) joins L* and a*b* several times
+faster than the numpy path, with the same pixels, but loading it has a fixed cost: numba's import
+and its on-disk cache (well under a second when the cache is warm; seconds of compiling on the
+first run after an install). So a run chooses once, before it starts, from how many pixels it
+will compose, and the kernel loads in a background thread while the first photos decode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from PIL import Image
+
+# Pixels a run must compose for the compiled compose to pay back its start on a CPU
+# (benchmarks/RESULTS.md: "when the compiled compose starts").
+DEFAULT_MIN_PIXELS = 24_000_000
+# How long compose() waits for a load in progress before it takes the numpy path meanwhile: long
+# enough for a warm cache, short enough that a first run's compile does not hold photos back.
+DEFAULT_WAIT_S = 1.0
+# How many photos' headers are read to guess the pixels of a whole run.
+_SAMPLED_HEADERS = 3
+
+
+def jit_disabled() -> bool:
+    """True when the environment asks for the numpy path (``COLORIZE_CLI_NO_JIT=1``)."""
+    return os.environ.get("COLORIZE_CLI_NO_JIT", "") not in ("", "0")
+
+
+def _load_lab_kernel() -> ModuleType:
+    from colorize_cli import lab_kernel
+
+    lab_kernel.warm_up()  # a first call loads (or compiles) the machine code
+    return lab_kernel
+
+
+class CompiledKernel:
+    """Loads the compiled compose once, in a background thread.
+
+    :meth:`get` returns the kernel module once it is loaded. While the load is in progress it
+    waits, but only until ``wait_s`` after :meth:`start`; it returns None when the load failed (no
+    numba, a broken one), never started, or is still running past that deadline.
+    """
+
+    def __init__(self, wait_s: float = DEFAULT_WAIT_S, loader: Callable[[], ModuleType] = _load_lab_kernel) -> None:
+        self.wait_s = wait_s
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._deadline = 0.0
+        self._kernel: ModuleType | None = None
+
+    def start(self) -> bool:
+        """Start loading (once). False when no thread could be started: the numpy path then."""
+        with self._lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._load, name="colorize-jit-warmup", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread to be had (a process limit)
+                    return False
+                self._deadline = time.perf_counter() + self.wait_s
+                self._thread = thread
+        return True
+
+    def _load(self) -> None:
+        # No warnings.catch_warnings() here: it edits the process-wide filter list and is not
+        # thread-safe. The CLI filters numba's warnings once, on its main thread.
+        try:
+            self._kernel = self._loader()
+        except Exception:  # noqa: BLE001 - a missing or broken numba must never stop colorizing
+            self._kernel = None
+
+    def wait(self) -> ModuleType | None:
+        """Block until the load has finished (e.g. before timing the kernel); the kernel or None."""
+        if self._thread is not None:
+            self._thread.join()
+        return self._kernel
+
+    def get(self) -> ModuleType | None:
+        thread = self._thread
+        if self._kernel is None and thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, self._deadline - time.perf_counter()))
+        return self._kernel
+
+
+# One per process: machine code loads once, however many runs the process makes.
+PROCESS_KERNEL = CompiledKernel()
+
+
+@dataclass(frozen=True)
+class ComposeChoice:
+    """The compose a run uses, decided once: ``compiled`` or not, and why (for ``--verbose``)."""
+
+    compiled: bool
+    reason: str = ""
+    source: CompiledKernel = field(default=PROCESS_KERNEL, compare=False, repr=False)
+
+    @classmethod
+    def numpy(cls, reason: str = "") -> ComposeChoice:
+        return cls(False, reason)
+
+    @classmethod
+    def for_pixels(
+        cls, pixels: float, *, min_pixels: int = DEFAULT_MIN_PIXELS, source: CompiledKernel = PROCESS_KERNEL
+    ) -> ComposeChoice:
+        """Compiled when the run will compose at least ``min_pixels`` (and the JIT is allowed)."""
+        if jit_disabled():
+            return cls(False, "COLORIZE_CLI_NO_JIT is set", source)
+        if pixels < min_pixels:
+            return cls(False, f"{pixels / 1e6:.1f} MP to compose: the compiled compose would not pay back", source)
+        return cls(True, f"{pixels / 1e6:.1f} MP to compose", source)
+
+    @classmethod
+    def for_sources(
+        cls, sources: Sequence[os.PathLike | str], *, min_pixels: int = DEFAULT_MIN_PIXELS,
+        source: CompiledKernel = PROCESS_KERNEL,
+    ) -> ComposeChoice:
+        """Decide for the photos ``sources`` (the run's inputs still to do), from the header sizes
+        of a few of them (first, middle, last) times their count."""
+        if not sources:
+            return cls(False, "nothing to compose", source)
+        picks = {0, len(sources) // 2, len(sources) - 1}
+        sizes = [n for n in (_header_pixels(sources[i]) for i in sorted(picks)[:_SAMPLED_HEADERS]) if n]
+        if not sizes:
+            return cls(False, "no readable photo headers", source)
+        return cls.for_pixels(sum(sizes) / len(sizes) * len(sources), min_pixels=min_pixels, source=source)
+
+    def start(self) -> None:
+        """Start loading the compiled kernel (in the background) if this run uses it."""
+        if self.compiled:
+            self.source.start()
+
+    def kernel(self) -> ModuleType | None:
+        """The compiled kernel for :func:`colorize_cli.pipeline.compose`, or None (numpy path)."""
+        return self.source.get() if self.compiled else None
+
+
+def _header_pixels(path: os.PathLike | str) -> int:
+    """The pixel count in ``path``'s header; 0 when it cannot be read (the photo fails later)."""
+    from colorize_cli.imagefile import require_regular_file
+
+    with contextlib.suppress(Exception):
+        require_regular_file(path)  # a FIFO would block the read
+        with Image.open(path) as im:
+            return im.size[0] * im.size[1]
+    return 0
