@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from colorize_cli.backends.torch_backend import _optimize_for_inference  # noqa: E402
+from colorize_cli.backends.torch_backend import optimize_for_inference  # noqa: E402
 from colorize_cli.checkpoint import load_generator  # noqa: E402
 
 SIDES = range(96, 97 + 32 * 9, 32)
@@ -50,7 +50,7 @@ def main() -> int:
         t = time.perf_counter()
         model, _ = load_generator(args.model, "cpu")
         if fold:
-            model = _optimize_for_inference(model)
+            model = optimize_for_inference(model)
         model = model.to("cuda").to(memory_format=fmt)
         torch.cuda.synchronize()
         load_s = time.perf_counter() - t

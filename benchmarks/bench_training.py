@@ -117,7 +117,7 @@ def bench_preset(preset: str, args) -> dict:
                 out.append(_timed(it, step, args.steps, tr.batch_size))
         if tr.device.type == "cuda":
             torch.cuda.synchronize()
-    return {"preset": preset, "arch": cfg.arch, "size": cfg.crop_size, "batch": tr.batch_size,
+    return {"preset": preset, "arch": cfg.generator.arch, "size": cfg.crop_size, "batch": tr.batch_size,
             "ours": statistics.median(ours), "seed": statistics.median(seed), "setup_s": setup_s,
             "ours_data": ours_data, "seed_data": seed_data,
             "device": str(tr.device)}

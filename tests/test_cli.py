@@ -215,10 +215,10 @@ def test_auto_backend_for_the_bundled_model(monkeypatch, installed, gpu, device,
 
     monkeypatch.setattr(backends, "has_package", lambda name: name in installed)
     monkeypatch.setattr(backends, "accelerator_likely", lambda: gpu)
-    assert backends._choose_backend("auto", None, device) == want
+    assert backends.engine_for("auto", None, device=device) == want
     # A model file decides by its suffix, whatever the machine.
-    assert backends._choose_backend("auto", Path("m.onnx"), device) == "onnx"
-    assert backends._choose_backend("auto", Path("m.pt"), device) == "torch"
+    assert backends.engine_for("auto", Path("m.onnx"), device=device) == "onnx"
+    assert backends.engine_for("auto", Path("m.pt"), device=device) == "torch"
 
 
 def test_wrong_model_kind_for_backend(photo_dir, tmp_path, tiny_models):
@@ -407,12 +407,12 @@ def test_bf16_on_a_gpu_needs_native_bfloat16(tiny_models, monkeypatch, capabilit
     model, _ = load_generator(tiny_models["pt"])
     gpu = torch.device("cuda", 1)
     if ok:
-        assert torch_backend._choose_precision("bf16", gpu, model, tiny_models["pt"]) == "bf16"
+        assert torch_backend.choose_precision("bf16", gpu, model, tiny_models["pt"]) == "bf16"
     else:
         with pytest.raises(UsageError, match="compute capability"):
-            torch_backend._choose_precision("bf16", gpu, model, tiny_models["pt"])
+            torch_backend.choose_precision("bf16", gpu, model, tiny_models["pt"])
     assert asked == [gpu]
-    assert torch_backend._choose_precision("auto", gpu, model, tiny_models["pt"]) == "fp32"  # GPUs: fp32 unless asked
+    assert torch_backend.choose_precision("auto", gpu, model, tiny_models["pt"]) == "fp32"  # GPUs: fp32 unless asked
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_shapes_range_and_gradients(config):
 )
 def test_the_torch_backend_folds_every_batchnorm_into_its_convolution(config):
     """Folding is an eval-mode identity, transposed convolutions (the seed U-Net) included."""
-    from colorize_cli.backends.torch_backend import _optimize_for_inference
+    from colorize_cli.backends.torch_backend import optimize_for_inference
 
     torch.manual_seed(0)
     model = build_generator(config)
@@ -61,7 +61,7 @@ def test_the_torch_backend_folds_every_batchnorm_into_its_convolution(config):
     x = torch.randn(2, 1, 64, 96)
     with torch.no_grad():
         want = model(x)
-        folded = _optimize_for_inference(model)
+        folded = optimize_for_inference(model)
         got = folded(x)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
@@ -69,7 +69,7 @@ def test_the_torch_backend_folds_every_batchnorm_into_its_convolution(config):
 
 def test_the_fold_leaves_what_it_cannot_fold_exactly_alone():
     """A Sequential with its own forward, a grouped transposed convolution: left as they are."""
-    from colorize_cli.backends.torch_backend import _optimize_for_inference
+    from colorize_cli.backends.torch_backend import optimize_for_inference
 
     class Reversed(torch.nn.Sequential):
         def forward(self, x):
@@ -91,7 +91,7 @@ def test_the_fold_leaves_what_it_cannot_fold_exactly_alone():
     x = torch.randn(1, 4, 8, 8)
     with torch.no_grad():
         want = model(x)
-        got = _optimize_for_inference(model)(x)
+        got = optimize_for_inference(model)(x)
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 2
     torch.testing.assert_close(got, want)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -226,10 +228,17 @@ def test_outputs_are_the_same_bytes_in_a_later_run(tmp_path):
         return [(folder / name).read_bytes() for name in names]
 
     first = write_all(tmp_path / "one")
-    imagefile.srgb_icc_bytes.cache_clear()  # as a new process would: the profile is made again
-    imagefile._srgb_profile.cache_clear()
     time.sleep(1.05)  # a later second on the clock LittleCMS reads
-    assert write_all(tmp_path / "two") == first
+    # A new process makes the profile again.
+    code = (
+        "import sys, numpy as np; from PIL import Image; from colorize_cli.imagefile import write_image; "
+        "pixels = np.asarray(Image.open(sys.argv[1])); "
+        "[write_image(f'{sys.argv[2]}/{n}', pixels) for n in sys.argv[3:]]"
+    )
+    Image.fromarray(pixels).save(tmp_path / "pixels.png")
+    (tmp_path / "two").mkdir()
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "pixels.png"), str(tmp_path / "two"), *names], check=True)
+    assert [(tmp_path / "two" / n).read_bytes() for n in names] == first
     profile = ImageCms.ImageCmsProfile(io.BytesIO(imagefile.srgb_icc_bytes()))
     assert "sRGB" in ImageCms.getProfileDescription(profile)
 

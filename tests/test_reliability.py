@@ -438,28 +438,26 @@ def test_disk_full_mid_run(tiny_models, tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from colorize_cli import imagefile
     from colorize_cli.cli import main
 
     src = tmp_path / "in"
     src.mkdir()
     for i in range(8):
         make_photo(40, 30, i, "L").save(src / f"p{i}.png")
-    real_write = imagefile._write_pil
+    real_save = Image.Image.save
     calls = {"n": 0}
     lock = threading.Lock()
 
-    def full_disk(tmp, *a, **kw):
+    def full_disk(self, fp, *a, **kw):
         with lock:
             calls["n"] += 1
             n = calls["n"]
         if n <= 3:
-            return real_write(tmp, *a, **kw)
-        with open(tmp, "wb") as fh:
-            fh.write(b"\x89PNG partial")  # the disk fills up half-way through this file
+            return real_save(self, fp, *a, **kw)
+        fp.write(b"\x89PNG partial")  # the disk fills up half-way through this file
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(imagefile, "_write_pil", full_disk)
+    monkeypatch.setattr(Image.Image, "save", full_disk)
     out, report = tmp_path / "out", tmp_path / "r.jsonl"
     args = [str(src), "-o", str(out), "--backend", "onnx", "--model", str(tiny_models["onnx"]), "--report", str(report)]
     result = CliRunner().invoke(main, args)
@@ -478,7 +476,7 @@ def test_disk_full_mid_run(tiny_models, tmp_path, monkeypatch):
     assert len(written) == 3 and all(decodes_fully(p) for p in written)
     assert leftover_temps(tmp_path) == []
     # Space freed: the same command finishes the job, keeping the 3 good outputs.
-    monkeypatch.setattr(imagefile, "_write_pil", real_write)
+    monkeypatch.setattr(Image.Image, "save", real_save)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     statuses = [r["status"] for r in read_report(report)]

@@ -64,6 +64,34 @@ def test_lab_torch_matches_numpy():
     assert L.min() >= -1.0001 and L.max() <= 1.0001
 
 
+def test_lab_torch_round_trip_and_its_gradient():
+    from colorize_cli.training.lab_torch import model_outputs_to_rgb
+
+    rgb = torch.randint(0, 256, (2, 3, 9, 7), dtype=torch.uint8)
+    L, ab = rgb_to_model_inputs(rgb)
+    back = model_outputs_to_rgb(L, ab)
+    assert (back * 255 - rgb.float()).abs().max() < 0.01
+    ab = ab.clone().requires_grad_(True)
+    model_outputs_to_rgb(L, ab).sum().backward()
+    assert torch.isfinite(ab.grad).all() and ab.grad.abs().sum() > 0
+
+
+def test_feature_loss_compares_colours_through_a_frozen_network():
+    from colorize_cli.models.mobilenetv2 import mobilenet_v2_features
+    from colorize_cli.training.losses import FeatureLoss
+
+    torch.manual_seed(0)
+    loss = FeatureLoss(mobilenet_v2_features())
+    loss.train()  # the network stays in eval mode (its BatchNorm statistics are not updated)
+    assert not loss.features.training and not any(p.requires_grad for p in loss.parameters())
+    target = torch.rand(2, 3, 64, 64)
+    gray = target.mean(1, keepdim=True).expand(-1, 3, -1, -1).clone().requires_grad_(True)
+    assert loss(target, target).item() == 0.0
+    value = loss(gray, target)
+    value.backward()
+    assert value.item() > 0 and gray.grad.abs().sum() > 0
+
+
 def test_pix2pix_preset_keeps_its_old_name_seed():
     new, old = preset_config("pix2pix", data_dirs=("x",)), preset_config("seed", data_dirs=("x",))
     assert new == old and old.preset == "pix2pix" and old.split == "random"
@@ -72,8 +100,8 @@ def test_pix2pix_preset_keeps_its_old_name_seed():
 
 def test_pix2pix_preset_parameter_counts():
     cfg = preset_config("pix2pix", data_dirs=("x",))
-    assert cfg.generator_config().train_size == 256 and cfg.lambda_l1 == 100 and cfg.betas == (0.5, 0.999)
-    G = build_generator(cfg.generator_config())
+    assert cfg.generator.train_size == 256 and cfg.lambda_l1 == 100 and cfg.betas == (0.5, 0.999)
+    G = build_generator(cfg.generator)
     D = PatchDiscriminator(3, cfg.disc_filters, cfg.disc_n_down)
     assert count_parameters(G) == 54_409_858
     assert count_parameters(D) == 2_765_633
@@ -81,10 +109,24 @@ def test_pix2pix_preset_parameter_counts():
 
 def test_default_preset_values():
     cfg = preset_config("default", data_dirs=("x",))
-    assert cfg.arch == "mobilenet_unet" and cfg.crop_size == 128 and cfg.split == "source"
-    assert cfg.encoder_lr_mult == 0.0 and cfg.decoder_channels == (256, 128, 64, 32) and cfg.degrade_p == 0.5
-    assert cfg.generator_config().train_size == 128
+    assert cfg.generator.arch == "mobilenet_unet" and cfg.crop_size == 128 and cfg.split == "source"
+    assert cfg.encoder_lr_mult == 0.0 and cfg.generator.decoder_channels == (256, 128, 64, 32) and cfg.degrade_p == 0.5
+    assert cfg.generator.train_size == 128
     assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert TrainConfig(data_dirs=("x",)) == cfg  # the dataclass's own defaults are the default preset
+
+
+def test_presets_nest_the_generator_config_and_read_old_flat_run_folders():
+    from colorize_cli.models.config import GeneratorConfig
+
+    cfg = preset_config("default", data_dirs=("x",), arch="unet", num_filters=8, n_down=3, crop_size=32)
+    assert isinstance(cfg.generator, GeneratorConfig)
+    assert (cfg.generator.arch, cfg.generator.num_filters, cfg.generator.train_size) == ("unet", 8, 32)
+    flat = {k: v for k, v in cfg.to_dict().items() if k != "generator"}  # a config.json before nesting
+    flat.update(arch="unet", num_filters=8, n_down=3, dropout=0.5, width_mult=1.0, decoder_channels=[256, 128, 64, 32])
+    assert TrainConfig.from_dict(flat) == cfg
+    with pytest.raises(ValueError, match="unknown training config keys"):
+        TrainConfig.from_dict({"archh": "unet"})
 
 
 @pytest.mark.parametrize("arch_cfg", [TINY_UNET, TINY_MOBILE], ids=["unet", "mobilenet_unet"])
@@ -121,7 +163,7 @@ def test_run_folder_via_cli(tmp_path):
     res = CliRunner().invoke(train_command, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["crop_size"] == 32 and cfg["epochs"] == 2 and cfg["arch"] == "unet"
+    assert cfg["crop_size"] == 32 and cfg["epochs"] == 2 and cfg["generator"]["arch"] == "unet"
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     types = {r["type"] for r in records}
     assert {"step", "epoch", "gray_baseline"} <= types
@@ -137,7 +179,7 @@ def test_run_folder_via_cli(tmp_path):
         model, gcfg = load_generator(out / "checkpoints" / name)
         assert gcfg.train_size == 32 and gcfg.arch == "unet"
     ck = read_checkpoint(out / "checkpoints" / "last.pt")
-    assert ck["epoch"] == 2 and "val" in ck["meta"] and ck["train_config"]["arch"] == "unet"
+    assert ck["epoch"] == 2 and "val" in ck["meta"] and ck["train_config"]["generator"]["arch"] == "unet"
     assert not any(k.startswith(("module.", "_orig_mod.")) for k in ck["generator"])
     # a second run into the same folder is refused; resuming a finished run is a no-op
     res = CliRunner().invoke(train_command, args)
@@ -260,10 +302,10 @@ def test_init_generator_fine_tunes_from_a_model_file(tmp_path):
     data = make_photos(tmp_path / "photos")
     cfg = tiny_config(data, **TINY_MOBILE)
     torch.manual_seed(5)
-    src = build_generator(cfg.generator_config())
+    src = build_generator(cfg.generator)
     model_file = tmp_path / "model.pt"
     # A bundled model file records another train/infer size: that does not block fine-tuning.
-    file_cfg = dataclasses.replace(cfg.generator_config(), train_size=128, infer_size=192)
+    file_cfg = dataclasses.replace(cfg.generator, train_size=128, infer_size=192)
     save_checkpoint(model_file, make_checkpoint(src, file_cfg))
     tr = Trainer(cfg.replace(init_generator=str(model_file)), tmp_path / "run", progress=False, log=lambda m: None)
     got, want = _params(tr.G_raw), _params(src)
@@ -302,7 +344,7 @@ def test_resume_of_a_fine_tune_needs_no_init_generator_file(tmp_path):
     data = make_photos(tmp_path / "photos")
     cfg = tiny_config(data, **TINY_UNET)
     model_file = tmp_path / "model.pt"
-    save_checkpoint(model_file, make_checkpoint(build_generator(cfg.generator_config()), cfg.generator_config()))
+    save_checkpoint(model_file, make_checkpoint(build_generator(cfg.generator), cfg.generator))
     quiet = dict(progress=False, log=lambda m: None)
     Trainer(cfg.replace(init_generator=str(model_file)), tmp_path / "run", **quiet).run()
     model_file.unlink()  # the starting weights are in last.pt now

@@ -32,8 +32,8 @@ class TorchBackend:
         if threads:
             torch.set_num_threads(threads)
         model, self.config = load_generator(self.model_path, "cpu")
-        self.model = _optimize_for_inference(model)
-        self.precision = _choose_precision(precision, self.device, self.model, self.model_path)
+        self.model = optimize_for_inference(model)
+        self.precision = choose_precision(precision, self.device, self.model, self.model_path)
         if self.precision == "bf16":
             _run_in_bfloat16(self.model)
         self.model = self.model.to(self.device)
@@ -90,7 +90,7 @@ def _cpuinfo_has(flag: str) -> bool:
         return False
 
 
-def _choose_precision(precision: str, device, model, model_path: Path) -> str:
+def choose_precision(precision: str, device, model, model_path: Path) -> str:
     """``auto`` -> ``bf16`` where it is native (:func:`native_bfloat16`) and the model has parts
     that may run in it, else ``fp32``; ``bf16`` asked for must be possible."""
     supported = hasattr(model, "bfloat16_parts")
@@ -132,7 +132,7 @@ def _run_in_bfloat16(model) -> None:
         part.register_forward_pre_hook(to_bfloat16)
 
 
-def _optimize_for_inference(model):
+def optimize_for_inference(model):
     """Fold every BatchNorm into the convolution just before it (an eval-mode identity).
 
     Measured on a 2-core CPU for the default generator at 224x320: eager 1.37x the ONNX Runtime

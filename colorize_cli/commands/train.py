@@ -14,7 +14,7 @@ from colorize_cli.training.config import (
     AUGMENTS,
     GAN_MODES,
     PRESET_ALIASES,
-    PRESETS,
+    PRESET_NAMES,
     SPLIT_ALIASES,
     SPLITS,
     TrainConfig,
@@ -149,7 +149,7 @@ Examples:
 )
 @click.argument("data_dirs", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "-o", "out", type=click.Path(path_type=Path), help="Run folder (config, metrics, samples, checkpoints).")
-@click.option("--preset", type=click.Choice(PRESETS + tuple(PRESET_ALIASES)), default=None,
+@click.option("--preset", type=click.Choice(PRESET_NAMES + tuple(PRESET_ALIASES)), default=None,
               help="Recipe whose values are the defaults: default (the bundled model's) or pix2pix (the write-up's "
                    "exactly; 'seed' is its old name) [default: default].")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue the run in this folder from checkpoints/last.pt.")

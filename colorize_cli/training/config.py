@@ -1,7 +1,8 @@
-"""The training recipe: one frozen dataclass, two presets (``pix2pix`` and ``default``).
+"""The training recipe: one frozen dataclass nesting the generator's, and two complete presets.
 
-``pix2pix`` is the write-up's recipe exactly (the original notebook that this project started
-from; ``seed`` is its old name and still accepted); ``default`` is the recipe of the bundled model.
+``PRESETS["pix2pix"]`` is the write-up's recipe exactly (the original notebook that this project
+started from; ``seed`` is its old name and still accepted); ``PRESETS["default"]`` is the recipe of
+the bundled model, and :class:`TrainConfig`'s own defaults are the same values.
 
 Every field is a command-line option whose default comes from the chosen preset; the resolved
 config is written to ``RUN_DIR/config.json`` and stored in every checkpoint, so a run can be
@@ -17,12 +18,15 @@ from typing import Any
 
 from colorize_cli.models.config import GeneratorConfig
 
-PRESETS = ("default", "pix2pix")
+PRESET_NAMES = ("default", "pix2pix")
 PRESET_ALIASES = {"seed": "pix2pix"}
 SPLITS = ("source", "hash", "random")
 SPLIT_ALIASES = {"seed": "random"}
 GAN_MODES = ("vanilla", "lsgan")
 AUGMENTS = ("resize", "crop")
+# The generator's fields a training option may set (``train_size`` follows ``crop_size``).
+GENERATOR_FIELDS = ("arch", "num_filters", "n_down", "dropout", "width_mult", "decoder_channels")
+DEFAULT_GENERATOR = GeneratorConfig(arch="mobilenet_unet", train_size=128, width_mult=1.0, decoder_channels=(256, 128, 64, 32))
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,8 @@ class TrainConfig:
 
     Recipe fields (the ``pix2pix`` preset reproduces the write-up's notebook exactly):
 
-    * generator: ``arch`` and its shape fields, ``pretrained_encoder`` (MobileNetV2 ImageNet
+    * generator: ``generator``, a :class:`GeneratorConfig` (``arch`` and its shape fields; its
+      ``train_size`` is always ``crop_size``), ``pretrained_encoder`` (MobileNetV2 ImageNet
       weights from the torch hub cache), ``init_normal`` (the seed's N(0, 0.02) conv init; for a
       pretrained ``mobilenet_unet`` it only touches the decoder), ``init_generator`` (fine-tune:
       start from the generator weights of a model file, e.g. the bundled ``default.pt``; its
@@ -64,47 +69,42 @@ class TrainConfig:
 
     preset: str = "default"
     data_dirs: tuple[str, ...] = ()
-    # generator
-    arch: str = "mobilenet_unet"
-    num_filters: int = 64
-    n_down: int = 8
-    dropout: float = 0.5
-    width_mult: float = 1.0
-    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
+    # generator: its architecture (train_size follows crop_size), then how it starts
+    generator: GeneratorConfig = DEFAULT_GENERATOR
     pretrained_encoder: bool = True
     init_normal: bool = False
     init_generator: str = ""
     # discriminator
-    disc_filters: int = 64
+    disc_filters: int = 32
     disc_n_down: int = 3
     # data
     crop_size: int = 128
     augment: str = "crop"
     crop_scale: tuple[float, float] = (0.2, 1.0)
     hflip: bool = True
-    predecode_size: int = 256
+    predecode_size: int = 0
     subset: int = 0
     # split
-    split: str = "hash"
+    split: str = "source"
     val_fraction: float = 0.2
     split_seed: int = 123
     hash_mod: int = 10
     source_mod: int = 4
     source_rem: int = 3
-    val_size: int = 0
+    val_size: int = 256
     # optimization
     batch_size: int = 16
-    epochs: int = 60
+    epochs: int = 28
     lr: float = 2e-4
     lr_d: float = 2e-4
-    encoder_lr_mult: float = 0.5
+    encoder_lr_mult: float = 0.0
     betas: tuple[float, float] = (0.5, 0.999)
     gan_mode: str = "vanilla"
     lambda_l1: float = 100.0
-    gan_weight: float = 1.0
+    gan_weight: float = 0.1
     warmup_epochs: int = 3
-    degrade_p: float = 0.0
-    ema_decay: float = 0.0
+    degrade_p: float = 0.5
+    ema_decay: float = 0.995
     l1_rebalance: float = 1.0
     feature_weight: float = 0.0
     # run
@@ -131,8 +131,8 @@ class TrainConfig:
         # Old run folders say "seed" for the pix2pix preset and the random split.
         object.__setattr__(self, "preset", PRESET_ALIASES.get(self.preset, self.preset))
         object.__setattr__(self, "split", SPLIT_ALIASES.get(self.split, self.split))
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        if self.preset not in PRESET_NAMES:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESET_NAMES)}")
         if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r}; choose from {', '.join(SPLITS)}")
         if self.gan_mode not in GAN_MODES:
@@ -156,28 +156,19 @@ class TrainConfig:
         if self.save_every < 1:
             raise ValueError("save_every must be >= 1")
         object.__setattr__(self, "data_dirs", tuple(str(d) for d in self.data_dirs))
-        object.__setattr__(self, "decoder_channels", tuple(int(c) for c in self.decoder_channels))
         object.__setattr__(self, "crop_scale", tuple(float(c) for c in self.crop_scale))
         object.__setattr__(self, "betas", tuple(float(c) for c in self.betas))
-        self.generator_config()  # validates the generator fields (e.g. stride vs crop size)
-
-    def generator_config(self) -> GeneratorConfig:
-        """The generator's config; ``train_size`` is the crop size."""
-        cfg = GeneratorConfig(
-            arch=self.arch,
-            train_size=self.crop_size,
-            num_filters=self.num_filters,
-            n_down=self.n_down,
-            dropout=self.dropout,
-            width_mult=self.width_mult,
-            decoder_channels=self.decoder_channels,
-        )
-        if self.crop_size % cfg.stride:
-            raise ValueError(f"crop size {self.crop_size} must be a multiple of {cfg.stride} for this generator")
-        return cfg
+        generator = self.generator
+        if isinstance(generator, dict):
+            generator = GeneratorConfig.from_dict(generator)
+        generator = dataclasses.replace(generator, train_size=self.crop_size)  # trained at the crop size
+        if self.crop_size % generator.stride:
+            raise ValueError(f"crop size {self.crop_size} must be a multiple of {generator.stride} for this generator")
+        object.__setattr__(self, "generator", generator)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        d["generator"] = self.generator.to_dict()
         for key, value in d.items():
             if isinstance(value, tuple):
                 d[key] = list(value)
@@ -188,23 +179,37 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training config keys: {', '.join(sorted(unknown))}")
-        return cls(**data)
+        """The config of a ``config.json`` or checkpoint (older flat ones too: generator fields at the top)."""
+        return cls().replace(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; generator fields (``arch``, ``decoder_channels``, ...) may be given
+        flat, as the command-line options give them."""
+        flat = {k: changes.pop(k) for k in list(changes) if k in GENERATOR_FIELDS}
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {', '.join(sorted(unknown))}")
+        generator = changes.pop("generator", self.generator)
+        if isinstance(generator, dict):
+            generator = GeneratorConfig.from_dict(generator)
+        if flat:
+            generator = dataclasses.replace(generator, **flat)
+        return dataclasses.replace(self, generator=generator, **changes)
+
+
+def preset_config(name: str, **overrides: Any) -> TrainConfig:
+    """The preset's config with ``overrides`` applied (``None`` values are ignored)."""
+    name = PRESET_ALIASES.get(name, name)
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name].replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
 # The write-up's pix2pix recipe, exactly (its loader used 10,000 COCO images; here: all given photos).
-PIX2PIX_PRESET: dict[str, Any] = dict(
+PIX2PIX = TrainConfig(
     preset="pix2pix",
-    arch="unet",
-    num_filters=64,
-    n_down=8,
-    dropout=0.5,
+    generator=GeneratorConfig(arch="unet", num_filters=64, n_down=8, dropout=0.5),
     pretrained_encoder=False,
     init_normal=True,
     disc_filters=64,
@@ -213,9 +218,11 @@ PIX2PIX_PRESET: dict[str, Any] = dict(
     augment="resize",
     hflip=True,
     predecode_size=0,
+    degrade_p=0.0,
     split="random",
     val_fraction=0.2,
     split_seed=123,
+    val_size=0,
     batch_size=16,
     epochs=100,
     lr=2e-4,
@@ -226,6 +233,7 @@ PIX2PIX_PRESET: dict[str, Any] = dict(
     lambda_l1=100.0,
     gan_weight=1.0,
     warmup_epochs=0,
+    ema_decay=0.0,
 )
 
 # The default recipe (phase 1 of the bundled model, MODEL_CARD.md), every value spelled out: a
@@ -235,11 +243,9 @@ PIX2PIX_PRESET: dict[str, Any] = dict(
 # prints, an EMA of the generator, L1 warm-up, then PatchGAN + 100 x L1 at GAN weight 0.1, and the
 # source-disjoint split. Its PatchGAN has 32 filters: at 128 px a 64-filter PatchGAN costs ~2x the
 # generator's compute (forward three times, backward twice per step).
-DEFAULT_PRESET: dict[str, Any] = dict(
+DEFAULT = TrainConfig(
     preset="default",
-    arch="mobilenet_unet",
-    width_mult=1.0,
-    decoder_channels=(256, 128, 64, 32),
+    generator=DEFAULT_GENERATOR,
     pretrained_encoder=True,
     init_normal=False,
     disc_filters=32,
@@ -264,17 +270,9 @@ DEFAULT_PRESET: dict[str, Any] = dict(
     lambda_l1=100.0,
     gan_weight=0.1,
     l1_rebalance=1.0,
+    feature_weight=0.0,
     warmup_epochs=3,
     ema_decay=0.995,
 )
 
-
-def preset_config(name: str, **overrides: Any) -> TrainConfig:
-    """The preset's config with ``overrides`` applied (``None`` values are ignored)."""
-    name = PRESET_ALIASES.get(name, name)
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    base = dict(PIX2PIX_PRESET if name == "pix2pix" else DEFAULT_PRESET)
-    base.update({k: v for k, v in overrides.items() if v is not None})
-    base["preset"] = name
-    return TrainConfig(**base)
+PRESETS: dict[str, TrainConfig] = {"default": DEFAULT, "pix2pix": PIX2PIX}

@@ -121,7 +121,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.device = self._pick_device()
         seed_everything(cfg.seed + self.dist.rank * 0)  # same init on all ranks (DDP also broadcasts)
-        self.gcfg = cfg.generator_config()
+        self.gcfg = cfg.generator
         self.resuming = resume
         self._setup_data()
         self._setup_models()
@@ -202,7 +202,7 @@ class Trainer:
         # Fine-tuning starts from a model file's weights: the ImageNet encoder is not needed then.
         # A resumed run takes every weight from its last.pt (the --init-generator file may be gone).
         fresh = not cfg.init_generator and not self.resuming
-        pretrained = cfg.pretrained_encoder and cfg.arch == "mobilenet_unet" and fresh
+        pretrained = cfg.pretrained_encoder and cfg.generator.arch == "mobilenet_unet" and fresh
         try:
             G = build_generator(self.gcfg, pretrained_encoder=pretrained)
         except (OSError, RuntimeError) as exc:  # URLError is an OSError
@@ -210,7 +210,7 @@ class Trainer:
                 raise UsageError(f"{WEIGHTS_HINT} ({type(exc).__name__}: {exc})") from None
             raise
         if cfg.init_normal:
-            if cfg.arch == "unet":
+            if cfg.generator.arch == "unet":
                 init_weights(G)
             else:  # keep the pretrained encoder; the seed's init for the decoder
                 for name, child in G.named_children():
@@ -231,7 +231,7 @@ class Trainer:
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         self.G_raw, self.D_raw = G, Dnet
-        self.frozen_encoder = cfg.arch == "mobilenet_unet" and cfg.encoder_lr_mult == 0.0
+        self.frozen_encoder = cfg.generator.arch == "mobilenet_unet" and cfg.encoder_lr_mult == 0.0
         if self.frozen_encoder:
             _set_requires_grad(G.stages, False)
         # The EMA copy is what validation measures and what checkpoints ship (torch's own averager).
@@ -243,7 +243,7 @@ class Trainer:
         # optimizers (on the raw modules' parameters; DDP shares them)
         if self.frozen_encoder:
             groups = [{"params": [p for p in G.parameters() if p.requires_grad], "lr": cfg.lr}]
-        elif cfg.arch == "mobilenet_unet" and cfg.encoder_lr_mult != 1.0:
+        elif cfg.generator.arch == "mobilenet_unet" and cfg.encoder_lr_mult != 1.0:
             enc = list(G.encoder_parameters())
             enc_ids = {id(p) for p in enc}
             rest = [p for p in G.parameters() if id(p) not in enc_ids]
@@ -282,7 +282,7 @@ class Trainer:
             except (OSError, RuntimeError) as exc:
                 raise UsageError(f"{WEIGHTS_HINT} ({type(exc).__name__}: {exc})") from None
         self.log(
-            f"models: {cfg.arch} generator {count_parameters(G):,} params"
+            f"models: {cfg.generator.arch} generator {count_parameters(G):,} params"
             f"{' (ImageNet encoder)' if pretrained else ''}, PatchGAN {count_parameters(Dnet):,} params; "
             f"device {self.device}{', ' + str(self.amp_dtype).replace('torch.', '') if self.amp_dtype else ''}"
             f"{f', {self.dist.world_size} processes' if self.dist.enabled else ''}"
