@@ -434,67 +434,15 @@ def _write_png16(tmp: Path, pixels: np.ndarray, *, exif: bytes | None) -> None:
 
 
 def _write_tiff16(tmp: Path, pixels: np.ndarray) -> None:
-    """A 16-bit RGB/RGBA baseline TIFF with Deflate strips and an sRGB ICC tag."""
+    """A 16-bit RGB/RGBA TIFF with Deflate strips (about 1 MB each) and an sRGB ICC tag (tifffile)."""
+    import tifffile
+
     h, w, c = pixels.shape
-    rows_per_strip = max(1, min(h, (1 << 20) // max(w * c * 2, 1)))
-    strips = []
-    for r0 in range(0, h, rows_per_strip):
-        blk = np.ascontiguousarray(pixels[r0 : r0 + rows_per_strip].astype("<u2", copy=False))
-        strips.append(zlib.compress(blk.tobytes(), 6))
-    icc = srgb_icc_bytes()
-    n = len(strips)
-    # Layout: header | bits-per-sample array | ICC | strip offsets | strip counts | IFD | strip data
-    header = b"II*\x00"
-    pos = 8
-    bps_off = pos
-    pos += 2 * c
-    icc_off = pos
-    pos += len(icc) + (len(icc) & 1)
-    offs_off = pos
-    pos += 4 * n
-    cnts_off = pos
-    pos += 4 * n
-    ifd_off = pos
-    tags = [
-        (256, 4, 1, w),  # ImageWidth
-        (257, 4, 1, h),  # ImageLength
-        (258, 3, c, bps_off),  # BitsPerSample
-        (259, 3, 1, 8),  # Compression: Deflate
-        (262, 3, 1, 2),  # Photometric: RGB
-        (273, 4, n, offs_off if n > 1 else 0),  # StripOffsets (fixed below when n == 1)
-        (277, 3, 1, c),  # SamplesPerPixel
-        (278, 4, 1, rows_per_strip),  # RowsPerStrip
-        (279, 4, n, cnts_off if n > 1 else len(strips[0])),  # StripByteCounts
-        (284, 3, 1, 1),  # PlanarConfiguration: chunky
-    ]
-    if c == 4:
-        tags.append((338, 3, 1, 2))  # ExtraSamples: unassociated alpha
-    tags.append((34675, 7, len(icc), icc_off))  # ICC profile
-    tags.sort()
-    ifd_size = 2 + 12 * len(tags) + 4
-    data_off = ifd_off + ifd_size
-    strip_offsets = []
-    cur = data_off
-    for s in strips:
-        strip_offsets.append(cur)
-        cur += len(s)
     with open(tmp, "wb") as fh:
-        fh.write(header + struct.pack("<I", ifd_off))
-        fh.write(struct.pack(f"<{c}H", *([16] * c)))
-        fh.write(icc + (b"\x00" if len(icc) & 1 else b""))
-        fh.write(struct.pack(f"<{n}I", *strip_offsets))
-        fh.write(struct.pack(f"<{n}I", *(len(s) for s in strips)))
-        fh.write(struct.pack("<H", len(tags)))
-        for tag, typ, count, value in tags:
-            if tag == 273 and n == 1:
-                value = strip_offsets[0]
-            if typ == 3 and count == 1:
-                fh.write(struct.pack("<HHIHH", tag, typ, count, value, 0))
-            else:
-                fh.write(struct.pack("<HHII", tag, typ, count, value))
-        fh.write(struct.pack("<I", 0))
-        for s in strips:
-            fh.write(s)
+        tifffile.imwrite(
+            fh, pixels, photometric="rgb", planarconfig="contig", extrasamples=("unassalpha",) if c == 4 else None,
+            compression="zlib", compressionargs={"level": 6}, iccprofile=srgb_icc_bytes(),
+            rowsperstrip=max(1, min(h, (1 << 20) // max(w * c * 2, 1))), metadata=None, software=False,
+        )
         fh.flush()
         os.fsync(fh.fileno())
-

@@ -190,6 +190,20 @@ def test_sixteen_bit_png_round_trips_through_a_png_decoder(tmp_path):
     np.testing.assert_array_equal(decoded, pixels)
 
 
+def test_sixteen_bit_tiff_keeps_every_value_alpha_and_the_srgb_profile(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    from colorize_cli import imagefile
+
+    pixels = np.random.default_rng(4).integers(0, 65535, (700, 333, 4), dtype=np.uint16)  # several strips
+    write_image(tmp_path / "x.tif", pixels)
+    with tifffile.TiffFile(tmp_path / "x.tif") as tif:
+        page = tif.pages[0]
+        np.testing.assert_array_equal(page.asarray(), pixels)
+        assert page.tags[34675].value == imagefile.srgb_icc_bytes()
+        assert tuple(page.tags["ExtraSamples"].value) == (2,)  # unassociated alpha
+        assert page.compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+
+
 def test_exif_orientation_is_applied(tmp_path):
     photo = make_photo(60, 20, seed=9, mode="L")
     exif = Image.Exif()
