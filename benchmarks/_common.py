@@ -71,22 +71,24 @@ def default_models(workdir: Path) -> dict[str, Path]:
 _CHILD = r"""
 import json, resource, sys, time
 from colorize_cli.cli import exit_process, main
+from colorize_cli.commands import RunComplete
 t = time.perf_counter()  # the clock covers everything the command imports (numpy among them)
 import colorize_cli.backends as backends
 opened = []  # the engine's own description: backend, device and the precision it runs at
 _open = backends.open_backend
 backends.open_backend = lambda *a, **k: (lambda e: (opened.append(e.describe()), e)[1])(_open(*a, **k))
+complete = False
 try:
     main(sys.argv[1:], prog_name="colorize-cli")
 except SystemExit as e:
-    code = e.code or 0
+    code, complete = e.code or 0, isinstance(e, RunComplete)
 # VmHWM (this process image's peak RSS) rather than ru_maxrss, which on Linux also counts the
 # launching process's memory from before exec (a torch-loaded benchmark would inflate it).
 hwm = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")),
            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 print(json.dumps({"seconds": time.perf_counter() - t, "rc": code, "peak_rss_mb": hwm / 1024,
                   "engine": opened[0] if opened else "?"}), file=sys.stderr)
-exit_process(code)  # as the console script ends (colorize_cli.cli.entry)
+exit_process(code, run_complete=complete)  # as the console script ends (colorize_cli.cli.entry)
 """
 
 

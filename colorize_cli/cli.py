@@ -15,6 +15,7 @@ from typing import NoReturn
 import click
 
 from colorize_cli._version import __version__
+from colorize_cli.commands import RunComplete
 
 # name -> "module:attribute" of a click.Command, imported only when that subcommand runs.
 SUBCOMMANDS = {
@@ -116,13 +117,16 @@ def entry() -> None:
     try:
         main(prog_name="colorize-cli")
         code: object = 0
+        complete = False
     except SystemExit as exc:
         code = exc.code
-    exit_process(code)
+        complete = isinstance(exc, RunComplete)
+    exit_process(code, run_complete=complete)
 
 
-def exit_process(code: object) -> NoReturn:
-    """End the process with ``code``; right away once a colorize run has finished.
+def exit_process(code: object, *, run_complete: bool = False) -> NoReturn:
+    """End the process with ``code``; right away once a colorize run has finished (``run_complete``:
+    the command ended with :class:`colorize_cli.commands.RunComplete`).
 
     Ending the interpreter normally tears down every module and then the engines' libraries (C++
     static destructors, thread pools): ~0.4 s with torch loaded (``python -c "import torch"``
@@ -133,9 +137,7 @@ def exit_process(code: object) -> NoReturn:
     stderr. So does a run whose worker threads are stuck (see :func:`_threads_left_stuck`). Every
     other case (other subcommands, errors, Ctrl-C) exits normally.
     """
-    from colorize_cli.commands import finished_cleanly
-
-    if isinstance(code, int | None) and (finished_cleanly() or _threads_left_stuck()):
+    if isinstance(code, int | None) and (run_complete or _threads_left_stuck()):
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:  # None when the stream was closed (``>&-``)
                 with contextlib.suppress(OSError, ValueError):

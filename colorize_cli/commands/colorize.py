@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 from pathlib import Path
 
 import click
 
-from colorize_cli.commands import mark_finished
+from colorize_cli.commands import RunComplete
 from colorize_cli.commands.options import (
     EXIT_FAILED,
     EXIT_OK,
@@ -223,5 +222,5 @@ def colorize_command(
             + (f"; {summary.stop_reason}" if summary.stop_reason else ""),
             error=summary.failed > 0,
         )
-    mark_finished()  # every output is in place and the report closed (see colorize_cli.cli.entry)
-    sys.exit(EXIT_FAILED if summary.failed else EXIT_OK)
+    # Every output is in place and the report closed (see colorize_cli.cli.exit_process).
+    raise RunComplete(EXIT_FAILED if summary.failed else EXIT_OK)
