@@ -62,11 +62,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--reps-big", type=int, default=1, help="reps for sets of more than 100 photos")
     ap.add_argument("--json", type=Path, help="append one JSON line per run here")
+    ap.add_argument("--work", type=Path, help="folder for the generated photos (kept and reused; default: a new temporary one)")
     args = ap.parse_args()
     trees = [(name, Path(path).resolve()) for name, path in (t.split("=", 1) for t in args.tree)]
     if len(trees) != 2:
         ap.error("give --tree twice")
-    work = tempdir("bench_before_after_")
+    work = args.work or tempdir("bench_before_after_")
     sets = args.sets.split(",")
     for name in sets:
         make_set(work / "in", name)
@@ -96,7 +97,8 @@ def main() -> None:
             tb = statistics.median(times[(name, backend, b)])
             count = 1 if name.endswith("MP") else int(name)
             print(f"| {name} | {backend} | {ta:.2f} | {tb:.2f} | {tb / ta:.2f} | {count / tb:.2f} |")
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

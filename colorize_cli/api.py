@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 
@@ -22,17 +23,21 @@ def colorize_image(
     *,
     backend: Backend | None = None,
     size: int | None = None,
+    saturation: float = 1.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """Colorize one photo and return an 8-bit ``RGB`` (or ``RGBA`` if it had alpha) PIL image.
 
     ``image`` may be any mode Pillow opens (its luminance is used) or a file path; the result has
     the photo's full resolution and its own L*. ``backend`` defaults to :func:`open_backend()`
-    (the bundled model); pass one explicitly to reuse it across calls.
+    (the bundled model); pass one explicitly to reuse it across calls. ``saturation`` scales the
+    colours (0 gray, 1 the model's, at most 2), as ``--saturation`` does.
     """
     backend = backend or open_backend()
     decoded = decode_image(image, max_pixels=max_pixels)
-    pixels = colorize_array(decoded.lightness, backend, size=size, alpha=decoded.alpha, bit_depth=8)
+    pixels = colorize_array(
+        decoded.lightness, backend, size=size, alpha=decoded.alpha, bit_depth=8, saturation=saturation
+    )
     return Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[-1] == 4 else "RGB")
 
 
@@ -54,8 +59,11 @@ def colorize_paths(
     The same plan (``listed`` = ``--files-from`` entries, ``shard`` = ``(K, N)``), the same engine
     opening (without ``backend``: the bundled model with the command's thread choice), the same
     output folder handling (created; temporary files of dead runs removed) and the same
-    ``report`` file (JSON lines). ``on_result`` gets each file's :class:`FileResult`.
+    ``report`` file (JSON lines, with the SHA-256 fixity fields). ``on_result`` gets each file's
+    :class:`FileResult`.
     """
+    if report is not None:
+        options = dataclasses.replace(options, fixity=True)
     plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
     engine = backend or open_engine(plan)
     if report is None:

@@ -78,10 +78,10 @@ class CompiledKernel:
         except Exception:  # noqa: BLE001 - a missing or broken numba must never stop colorizing
             self._kernel = None
 
-    def wait(self) -> ModuleType | None:
-        """Block until the load has finished (e.g. before timing the kernel); the kernel or None."""
+    def wait(self, timeout: float | None = None) -> ModuleType | None:
+        """Block until the load has finished, or ``timeout`` seconds; the kernel or None."""
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
         return self._kernel
 
     def get(self) -> ModuleType | None:

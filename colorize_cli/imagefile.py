@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
 import struct
 import zlib
@@ -22,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from colorize_cli import lab
 from colorize_cli.errors import InputError
 from colorize_cli.fsutil import atomic_target
+from colorize_cli.triage import classify_rgb
 
 # Pixels are decoded in row blocks of about this many pixels, so a 100 MP scan never needs a
 # whole-image float copy beyond the L* plane itself.
@@ -58,6 +60,8 @@ class DecodedImage:
         exif: EXIF bytes to write back (orientation reset to 1), or None.
         format: the source's Pillow format name (``"JPEG"``, ``"PNG"``...).
         notes: remarks for the report (first frame of many used, EXIF dropped, ...).
+        kind: ``"gray"``, ``"toned"`` or ``"color"`` (:mod:`colorize_cli.triage`), from the
+            source's own chroma.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class DecodedImage:
         notes: list[str] | None = None,
         *,
         gray8: np.ndarray | None = None,
+        kind: str = "gray",
     ) -> None:
         if L is None and gray8 is None:
             raise ValueError("DecodedImage needs L or gray8")
@@ -80,6 +85,7 @@ class DecodedImage:
         self.exif = exif
         self.format = format
         self.notes = [] if notes is None else notes
+        self.kind = kind
 
     @property
     def L(self) -> np.ndarray:
@@ -276,6 +282,7 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
     mode = im.mode
     alpha = None
     bit_depth = 8
+    kind = "gray"  # every mode but RGB(A) has no chroma
 
     if mode == "P" or mode == "PA":
         im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
@@ -296,6 +303,7 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
         if mode == "RGBA":
             alpha = np.ascontiguousarray(arr[..., 3])
         L = _rgb8_to_l(arr[..., :3])
+        kind = classify_rgb(arr)
     elif mode in ("L", "LA"):
         arr = np.asarray(im)
         if mode == "LA":
@@ -319,7 +327,7 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
         bit_depth = 16
     else:
         raise InputError(f"unsupported image mode {mode!r}")
-    return DecodedImage(L=L, alpha=alpha, bit_depth=bit_depth, exif=exif, format=fmt, notes=notes)
+    return DecodedImage(L=L, alpha=alpha, bit_depth=bit_depth, exif=exif, format=fmt, notes=notes, kind=kind)
 
 
 # --- encoding --------------------------------------------------------------------------------------
@@ -381,6 +389,29 @@ def write_image(
         else:
             _write_pil(tmp, pixels, fmt, exif=exif, quality=quality)
     return notes
+
+
+def copy_original(source: str | os.PathLike, output: str | os.PathLike, *, quality: int = 95) -> str:
+    """Put an input into the output tree as it is (``--color-inputs copy``), atomically: its bytes
+    when the output has its format, else its pixels (sRGB, upright) encoded in the output's format.
+    Returns the note for the report."""
+    source, output = Path(source), Path(output)
+    fmt = pil_format_for(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if pil_format_for_suffix(source.suffix) == fmt:
+        with atomic_target(output) as tmp, open(source, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        return "a colour input: copied as it is (--color-inputs copy)"
+    notes: list[str] = []
+    with Image.open(source) as im:
+        exif = _exif_bytes(im, notes)
+        im = _apply_orientation(im, notes)
+        im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+        pixels = np.asarray(_to_srgb_if_tagged(im, notes))
+    write_image(output, pixels, exif=exif, quality=quality)
+    return f"a colour input: copied, re-encoded as {fmt} (--color-inputs copy)"
 
 
 def _write_pil(tmp: Path, pixels: np.ndarray, fmt: str, *, exif: bytes | None, quality: int) -> None:

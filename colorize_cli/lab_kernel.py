@@ -58,14 +58,17 @@ def compose8(
 
 
 def warm_up() -> None:
-    """Load (or, the first time ever, compile) the machine code for every input type compose uses."""
+    """Load (or, the first time ever, compile) the machine code for every input type compose uses.
+
+    Most needed first: a first compile takes seconds per type, and a run uses the kernel as soon
+    as the type its photos need is ready.
+    """
     out = np.empty((2, 2, 3), np.uint8)
     wide, step = np.zeros((2, 1, 2), np.float32), np.zeros((2, 1, 2), np.float32)
     y0, wy = np.zeros(2, np.intp), np.zeros(2, np.float32)
-    codes = np.zeros((2, 2), np.uint8)
-    read_only = codes.copy()
-    read_only.setflags(write=False)  # decode_image's gray codes are read-only: numba's own type
-    for plane in (np.zeros((2, 2), np.float32), codes, read_only):
+    read_only = np.zeros((2, 2), np.uint8)
+    read_only.setflags(write=False)  # 8-bit gray files: decode_image's codes are read-only (numba's own type)
+    for plane in (read_only, np.zeros((2, 2), np.float32), np.zeros((2, 2), np.uint8)):
         compose8(plane, wide, step, y0, wy, out)
 
 

@@ -188,15 +188,19 @@ def colorize_array(
     size: int | None = None,
     alpha: np.ndarray | None = None,
     bit_depth: int = 8,
+    saturation: float = 1.0,
     kernel: ModuleType | None = None,
 ) -> np.ndarray:
     """Colorize one full-resolution L* plane ``(H, W)`` (float32, [0, 100]; or uint8 gray codes) with ``backend``.
 
-    Returns ``(H, W, 3|4)`` uint8 (or uint16 with ``bit_depth=16``) sRGB pixels; ``kernel`` as
-    for :func:`compose`.
+    Returns ``(H, W, 3|4)`` uint8 (or uint16 with ``bit_depth=16``) sRGB pixels. ``saturation``
+    scales the predicted a*b* (0 gray, 1 the model's colours, at most 2); ``kernel`` as for
+    :func:`compose`.
     """
+    if not 0.0 <= saturation <= 2.0:
+        raise ValueError(f"saturation must be in [0, 2], not {saturation}")
     size = size or backend.config.default_size
     x = network_input(L, size, backend.config.stride)
     ab_small = backend.predict(x[None])[0]
-    gain = getattr(backend.config, "chroma_gain", 1.0)
+    gain = getattr(backend.config, "chroma_gain", 1.0) * saturation
     return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=gain, kernel=kernel)

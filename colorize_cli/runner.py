@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,9 +30,10 @@ from PIL import Image
 from colorize_cli.backends import Backend, cpu_threads
 from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, ComposeChoice
 from colorize_cli.errors import ColorizeError, InputError
-from colorize_cli.fsutil import remove_live_temps
+from colorize_cli.fsutil import file_sha256, remove_live_temps
 from colorize_cli.imagefile import (
     DEFAULT_MAX_PIXELS,
+    copy_original,
     decode_image,
     pil_format_for,
     require_regular_file,
@@ -56,6 +58,18 @@ class RunOptions:
     pixel_budget: int = 120_000_000  # decoded pixels in flight (about 1 GB of working memory)
     # A run that composes at least this many pixels uses the compiled compose (ComposeChoice).
     compiled_compose_min_pixels: int = DEFAULT_MIN_PIXELS
+    saturation: float = 1.0  # a*b* scale before the join: 0 gray, 1 the model's colours, at most 2
+    color_inputs: str = "colorize"  # a colour (or hand-tinted) input: "colorize", "skip" or "copy"
+    fixity: bool = False  # SHA-256 of input, output and model in each result (the --report's)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.saturation <= 2.0:
+            raise ValueError(f"saturation must be in [0, 2], not {self.saturation}")
+        if self.color_inputs not in COLOR_INPUT_POLICIES:
+            raise ValueError(f"color_inputs must be one of {', '.join(COLOR_INPUT_POLICIES)}")
+
+
+COLOR_INPUT_POLICIES = ("colorize", "skip", "copy")
 
 
 @dataclass
@@ -67,6 +81,8 @@ class FileResult:
     error: str | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    input_kind: str | None = None  # "gray", "toned" or "color" (colorize_cli.triage), once decoded
+    fixity: dict[str, str] = field(default_factory=dict)  # input_sha256, output_sha256, model_sha256
 
     def record(self) -> dict:
         rec = {
@@ -76,6 +92,9 @@ class FileResult:
             "error": self.error,
             "seconds": round(self.seconds, 4),
         }
+        if self.input_kind is not None:
+            rec["input_kind"] = self.input_kind
+        rec.update(self.fixity)
         if self.notes:
             rec["notes"] = self.notes
         return rec
@@ -91,6 +110,7 @@ class Summary:
     seconds: float = 0.0
     stopped_early: bool = False
     stop_reason: str = ""  # why the run stopped before the end, for the end-of-run line
+    kinds: dict[str, int] = field(default_factory=dict)  # inputs decoded, by kind (colorize_cli.triage)
 
     @property
     def images_per_second(self) -> float:
@@ -138,6 +158,7 @@ class _Loaded:
     pixels: int  # its share of the pixel budget
     decoded: object  # DecodedImage
     x: np.ndarray  # (1, h, w) network input
+    input_sha256: str | None = None  # with options.fixity
 
 
 class _Stage:
@@ -208,7 +229,8 @@ class BatchEngine:
         self.on_result, self.on_start = on_result, on_start
         self.compose_choice = compose
         self.size = options.size or backend.config.default_size
-        self.chroma_gain = getattr(backend.config, "chroma_gain", 1.0)  # duck-typed configs may lack it
+        # The model's own chroma gain (duck-typed configs may lack it) times the run's saturation.
+        self.chroma_gain = getattr(backend.config, "chroma_gain", 1.0) * options.saturation
         self.workers = options.workers or max(1, cpu_threads())
         # The engine says which batch suits it: a GPU wants batches; on a CPU ONNX Runtime is as
         # fast at batch 1 (a batch only holds more photos in memory), eager torch faster at 4.
@@ -225,8 +247,10 @@ class BatchEngine:
         self.stop = threading.Event()
         self.summary = Summary()
         self._lock = threading.Lock()
-        self._kernel = None
         self._ran = False
+        self.model_sha256 = None
+        if options.fixity and Path(getattr(backend, "model_path", "")).is_file():
+            self.model_sha256 = file_sha256(backend.model_path)
 
     # --- the run, top to bottom ------------------------------------------------------------------
     def run(self, jobs: Iterable[Job]) -> Summary:
@@ -304,6 +328,11 @@ class BatchEngine:
                 self._report(self._failed(job, exc))
                 self._refill()
                 continue
+            if isinstance(item, FileResult):  # a colour input, skipped or copied (--color-inputs)
+                self.decoding.pop()
+                self._report(item)
+                self._refill()
+                continue
             if batch and item.x.shape != batch[0].x.shape:
                 break
             self.decoding.pop()
@@ -370,6 +399,8 @@ class BatchEngine:
 
     def _report(self, result: FileResult) -> None:
         with self._lock:
+            if result.input_kind is not None:
+                self.summary.kinds[result.input_kind] = self.summary.kinds.get(result.input_kind, 0) + 1
             if result.status == "ok":
                 self.summary.done += 1
             elif result.status == "skipped":
@@ -387,8 +418,9 @@ class BatchEngine:
         return FileResult(job, "failed", error=_describe_error(exc), seconds=secs)
 
     # --- the worker threads ----------------------------------------------------------------------
-    def _decode(self, job: Job, ticket: int) -> _Loaded:
-        """Decode stage: check, reserve the photo's pixels (in job order), decode, make the network input."""
+    def _decode(self, job: Job, ticket: int) -> _Loaded | FileResult:
+        """Decode stage: check, reserve the photo's pixels (in job order), decode, make the network
+        input; a colour input under ``--color-inputs skip|copy`` ends here, with its result."""
         started = time.perf_counter()
         try:
             if self.on_start is not None:
@@ -404,11 +436,27 @@ class BatchEngine:
             if self.stop.is_set():
                 raise InputError("not started: the run was stopped")
             decoded = decode_image(job.source, max_pixels=self.options.max_pixels)
+            digest = file_sha256(job.source) if self.options.fixity else None
+            if decoded.kind == "color" and self.options.color_inputs != "colorize":
+                self.budget.release(pixels)
+                return self._not_colorized(job, started, digest)
             x = network_input(decoded.lightness, self.size, self.backend.config.stride)
         except BaseException:
             self.budget.release(pixels)
             raise
-        return _Loaded(job, started, pixels, decoded, x)
+        return _Loaded(job, started, pixels, decoded, x, digest)
+
+    def _not_colorized(self, job: Job, started: float, digest: str | None) -> FileResult:
+        """A colour input's result under ``--color-inputs skip`` or ``copy`` (the original, as it is)."""
+        fixity = {"input_sha256": digest} if digest else {}
+        if self.options.color_inputs == "skip":
+            return FileResult(job, "skipped", notes=["a colour input: not colorized (--color-inputs skip)"],
+                              input_kind="color", fixity=fixity)
+        note = copy_original(job.source, job.output, quality=self.options.quality)
+        if digest:
+            fixity["output_sha256"] = file_sha256(job.output)
+        return FileResult(job, "ok", seconds=time.perf_counter() - started, notes=[note], input_kind="color",
+                          fixity=fixity)
 
     def _header_pixels(self, job: Job) -> int:
         """The photo's pixel count from its header, to reserve before decoding (0 if unknown or refused)."""
@@ -431,7 +479,13 @@ class BatchEngine:
             item.job.output.parent.mkdir(parents=True, exist_ok=True)
             notes = list(d.notes)
             notes += write_image(item.job.output, pixels, exif=d.exif, quality=self.options.quality)
-            return FileResult(item.job, "ok", seconds=time.perf_counter() - item.started, notes=notes)
+            fixity = {}
+            if self.options.fixity:
+                fixity = {"input_sha256": item.input_sha256, "output_sha256": file_sha256(item.job.output)}
+                if self.model_sha256:
+                    fixity["model_sha256"] = self.model_sha256
+            return FileResult(item.job, "ok", seconds=time.perf_counter() - item.started, notes=notes,
+                              input_kind=d.kind, fixity=fixity)
         except OSError as exc:
             if exc.errno in _DISK_FULL:  # stop here, in the writer, before more writes start
                 self._stop_for_full_disk(exc)

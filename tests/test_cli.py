@@ -290,6 +290,26 @@ def test_exit_process_ends_at_once_only_after_a_finished_run(monkeypatch, finish
     assert ended[0] == want
 
 
+def test_a_finished_run_lets_a_compiled_compose_load_in_progress_complete(monkeypatch):
+    """Ending mid-compile would leave numba's cache incomplete and every later run compiling again."""
+    from colorize_cli import cli, compose_choice
+
+    waited = []
+
+    class Loading:
+        def wait(self, timeout=None):
+            waited.append(timeout)
+
+    monkeypatch.setattr(compose_choice, "PROCESS_KERNEL", Loading())
+    monkeypatch.setattr(cli.os, "_exit", lambda c: None)  # then exit_process falls through to sys.exit
+    with pytest.raises(SystemExit):
+        cli.exit_process(0, run_complete=True)
+    assert len(waited) == 1 and waited[0] > 0
+    with pytest.raises(SystemExit):
+        cli.exit_process(130)  # Ctrl-C and failures end without waiting
+    assert len(waited) == 1
+
+
 def test_only_a_completed_colorize_run_ends_with_run_complete(photo_dir, tmp_path, tiny_models):
     from colorize_cli.cli import main
     from colorize_cli.commands import RunComplete

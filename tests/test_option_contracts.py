@@ -168,10 +168,11 @@ def test_the_cli_and_the_api_give_the_same_run(tmp_path, tiny_models):
             assert res.exit_code == 1, res.output
             records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
         else:
-            records = []
+            seen = []
             summary = colorize_paths([src], out, backend=open_backend("onnx", tiny_models["onnx"]),
-                                     on_result=lambda r, sink=records: sink.append(r.record()))
-            assert (summary.done, summary.failed) == (2, 1)
+                                     report=tmp_path / "api.jsonl", on_result=seen.append)
+            assert (summary.done, summary.failed) == (2, 1) and len(seen) == 3
+            records = [json.loads(line) for line in (tmp_path / "api.jsonl").read_text().splitlines()]
         assert not orphan.exists()
         runs[name] = (out, sorted(({k: v for k, v in r.items() if k not in ("seconds", "output")}
                                    | {"output": os.path.relpath(r["output"], out)} for r in records),

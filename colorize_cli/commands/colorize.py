@@ -126,6 +126,12 @@ Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
 @click.option("--format", "fmt", type=click.Choice(["jpg", "png", "tiff", "webp"]), default=None,
               help="Output format (default: keep each input's format and extension).")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP quality.")
+@click.option("--saturation", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True,
+              help="Colour strength: 0 gray, 1 the model's colours, up to 2.")
+@click.option("--color-inputs", type=click.Choice(["colorize", "skip", "copy"]), default="colorize", show_default=True,
+              help="What to do with inputs that already have colour (colour photos, hand-tinted prints): "
+                   "colorize them anyway, skip them, or copy them as they are into the output folder. "
+                   "Toned prints (sepia, cyanotype) are colorized.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Walk sub-folders.")
 @click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
               help="Read more input paths from FILE ('-' for stdin), one per line.")
@@ -133,7 +139,8 @@ Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist (default: skip them).")
 @click.option("--shard", default=None, metavar="K/N", help="Process only the K-th of N slices of the sorted job list.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write a JSON Lines record per input (input, output, status, error, seconds).")
+              help="Write a JSON Lines record per input (input, output, status, error, seconds, input_kind, "
+                   "and the SHA-256 of input, output and model).")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed file.")
 @click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse images with more pixels (decompression-bomb guard).")
@@ -151,6 +158,8 @@ def colorize_command(
     batch_size: int | None,
     fmt: str | None,
     quality: int,
+    saturation: float,
+    color_inputs: str,
     recursive: bool,
     files_from,
     null: bool,
@@ -187,7 +196,8 @@ def colorize_command(
         raise UsageError("no INPUTS given (files or folders, or --files-from FILE); see --help")
     options = RunOptions(
         size=size, batch_size=batch_size, overwrite=overwrite, quality=quality,
-        max_pixels=max_pixels, fail_fast=fail_fast,
+        max_pixels=max_pixels, fail_fast=fail_fast, saturation=saturation, color_inputs=color_inputs,
+        fixity=report is not None,
     )
     plan = plan_batch(
         inputs, out_dir, recursive=recursive, fmt=fmt, shard=parse_shard(shard) if shard else None,
@@ -215,9 +225,11 @@ def colorize_command(
             display.result(result, time.perf_counter() - started, counts["done"])
 
         summary = run_batch(plan, engine, options, on_result=on_result, on_start=display.started)
+        kinds = ", ".join(f"{summary.kinds[k]} {k}" for k in ("gray", "toned", "color") if summary.kinds.get(k))
         display.print(
             f"done {summary.done}, skipped {summary.skipped}, failed {summary.failed} "
             f"in {summary.seconds:.1f} s ({summary.images_per_second:.2f} images/s)"
+            + (f"; inputs: {kinds}" if kinds else "")
             + ("; stopped at the first failure (--fail-fast)" if summary.stopped_early and fail_fast else "")
             + (f"; {summary.stop_reason}" if summary.stop_reason else ""),
             error=summary.failed > 0,

@@ -1,0 +1,177 @@
+"""Archive-grade outputs: input triage (gray / toned / colour), --color-inputs, --saturation and
+the fixity hashes of the report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from colorize_cli import lab
+from colorize_cli.cli import main
+from colorize_cli.imagefile import decode_image
+from colorize_cli.triage import classify_rgb
+from tests.conftest import make_photo
+
+
+def _gray(seed: int = 1, size: tuple[int, int] = (96, 72)) -> np.ndarray:
+    """L* in [5, 98] of a photo-like gray image."""
+    g = np.asarray(make_photo(*size, seed=seed, mode="L"), np.float32) / 255.0
+    return lab.luminance_to_l(lab.srgb_to_linear(g)) * 0.93 + 5.0
+
+
+def _from_lab(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> Image.Image:
+    rgb = lab.lab_to_rgb(np.stack([L, a, b], -1).astype(np.float32))
+    return Image.fromarray((rgb * 255 + 0.5).astype(np.uint8), "RGB")
+
+
+def _toned(hue_deg: float, chroma: float) -> Image.Image:
+    """A one-hue print: chroma peaking in the midtones, as toning does."""
+    L = _gray(2)
+    c = chroma * np.sin(np.pi * L / 100.0)
+    h = np.radians(hue_deg)
+    return _from_lab(L, c * np.cos(h), c * np.sin(h))
+
+
+def _hand_tinted() -> Image.Image:
+    """A gray print with a red, a green and a blue area painted on."""
+    L = _gray(3)
+    a, b = np.zeros_like(L), np.zeros_like(L)
+    a[:24, :32], b[:24, :32] = 35.0, 20.0  # cheeks
+    a[24:48, 32:64], b[24:48, 32:64] = -30.0, 25.0  # foliage
+    a[48:, 64:], b[48:, 64:] = 5.0, -35.0  # sky
+    return _from_lab(L, a, b)
+
+
+SAMPLES = {
+    "gray": lambda: Image.fromarray(np.asarray(make_photo(96, 72, 1, "L"))).convert("RGB"),
+    "sepia": lambda: _toned(70.0, 18.0),
+    "selenium": lambda: _toned(10.0, 8.0),
+    "cyanotype": lambda: _toned(-95.0, 35.0),
+    "hand-tinted": _hand_tinted,
+    "colour photo": lambda: make_photo(96, 72, 5, "RGB"),
+}
+WANT = {"gray": "gray", "sepia": "toned", "selenium": "toned", "cyanotype": "toned",
+        "hand-tinted": "color", "colour photo": "color"}
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_triage_tells_gray_toned_and_colour_apart(tmp_path, name):
+    image = SAMPLES[name]()
+    assert classify_rgb(np.asarray(image)) == WANT[name]
+    image.save(tmp_path / "x.jpg", quality=85)  # JPEG's chroma noise and subsampling must not change it
+    assert decode_image(tmp_path / "x.jpg").kind == WANT[name]
+
+
+def test_gray_files_are_gray_without_looking_at_chroma(tmp_path):
+    make_photo(40, 30, 1, "L").save(tmp_path / "g.png")
+    Image.fromarray((np.arange(1200).reshape(30, 40) * 50).astype(np.uint16)).save(tmp_path / "g16.png")
+    assert decode_image(tmp_path / "g.png").kind == "gray" and decode_image(tmp_path / "g16.png").kind == "gray"
+
+
+@pytest.fixture()
+def mixed_dir(tmp_path) -> Path:
+    root = tmp_path / "mixed"
+    root.mkdir()
+    SAMPLES["gray"]().save(root / "gray.jpg", quality=95)
+    SAMPLES["sepia"]().save(root / "sepia.jpg", quality=95)
+    SAMPLES["colour photo"]().save(root / "colour.jpg", quality=95)
+    SAMPLES["hand-tinted"]().save(root / "tinted.png")
+    return root
+
+
+def _run(args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _records(path: Path) -> dict[str, dict]:
+    return {Path(r["input"]).name: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+@pytest.mark.parametrize("policy", ["colorize", "skip", "copy"])
+def test_color_inputs_policy(mixed_dir, tmp_path, tiny_models, policy):
+    out, report = tmp_path / "out", tmp_path / "r.jsonl"
+    result = _run([mixed_dir, "-o", out, "--model", tiny_models["onnx"], "--color-inputs", policy, "--report", report])
+    assert result.exit_code == 0, result.output
+    records = _records(report)
+    assert {n: r["input_kind"] for n, r in records.items()} == {
+        "gray.jpg": "gray", "sepia.jpg": "toned", "colour.jpg": "color", "tinted.png": "color"}
+    assert "inputs: 1 gray, 1 toned, 2 color" in result.output
+    for name in ("gray.jpg", "sepia.jpg"):  # black-and-white prints are always colorized
+        assert records[name]["status"] == "ok" and (out / name).is_file()
+    for name in ("colour.jpg", "tinted.png"):
+        if policy == "skip":
+            assert records[name]["status"] == "skipped" and not (out / name).exists()
+            assert "colour input" in records[name]["notes"][0]
+        elif policy == "copy":
+            assert records[name]["status"] == "ok"
+            assert (out / name).read_bytes() == (mixed_dir / name).read_bytes()  # the original, as it is
+        else:
+            assert records[name]["status"] == "ok"
+            assert (out / name).read_bytes() != (mixed_dir / name).read_bytes()
+
+
+def test_color_inputs_copy_into_another_format_keeps_the_pixels(mixed_dir, tmp_path, tiny_models):
+    out = tmp_path / "out"
+    result = _run([mixed_dir / "tinted.png", "-o", out, "--model", tiny_models["onnx"], "--color-inputs", "copy",
+                   "--format", "tiff"])
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "tinted.tif") as got, Image.open(mixed_dir / "tinted.png") as want:
+        np.testing.assert_array_equal(np.asarray(got.convert("RGB")), np.asarray(want.convert("RGB")))
+
+
+def test_saturation_zero_is_gray_and_one_is_todays_bytes(photo_dir, tmp_path, tiny_models):
+    model = ["--model", tiny_models["onnx"]]
+    assert _run([photo_dir, "-o", tmp_path / "default", *model]).exit_code == 0
+    assert _run([photo_dir, "-o", tmp_path / "one", *model, "--saturation", "1"]).exit_code == 0
+    assert _run([photo_dir, "-o", tmp_path / "zero", *model, "--saturation", "0"]).exit_code == 0
+    assert _run([photo_dir, "-o", tmp_path / "more", *model, "--saturation", "1.8"]).exit_code == 0
+    assert _run([photo_dir, "-o", tmp_path / "half", *model, "--saturation", "0.5"]).exit_code == 0
+    for name in ("b.png", "sub/deeper/d.tif"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "default" / name).read_bytes()
+        gray = np.asarray(Image.open(tmp_path / "zero" / name).convert("RGB")).astype(int)
+        assert (gray.max(-1) - gray.min(-1)).max() == 0  # R = G = B everywhere
+        chroma = {}
+        for run in ("default", "more", "half"):
+            rgb = np.asarray(Image.open(tmp_path / run / name).convert("RGB"), np.float32) / 255.0
+            chroma[run] = np.hypot(*np.moveaxis(lab.rgb_to_lab(rgb)[..., 1:], -1, 0)).mean()
+        # Half the a*b* is half the chroma; more is more, up to what the gamut holds at each L*.
+        assert chroma["half"] == pytest.approx(0.5 * chroma["default"], rel=0.15)
+        assert chroma["more"] > 1.05 * chroma["default"] > 0
+    assert _run([photo_dir, "-o", tmp_path / "bad", *model, "--saturation", "2.5"]).exit_code == 2
+
+
+def test_saturation_in_the_api(photo_dir, tiny_models):
+    from colorize_cli import colorize_image, open_backend
+
+    backend = open_backend("onnx", tiny_models["onnx"])
+    gray = np.asarray(colorize_image(photo_dir / "a.jpg", backend=backend, saturation=0.0)).astype(int)
+    assert (gray.max(-1) - gray.min(-1)).max() == 0
+    with pytest.raises(ValueError, match="saturation"):
+        colorize_image(photo_dir / "a.jpg", backend=backend, saturation=3.0)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_report_records_carry_fixity_hashes(mixed_dir, tmp_path, tiny_models):
+    out, report = tmp_path / "out", tmp_path / "r.jsonl"
+    result = _run([mixed_dir, "-o", out, "--model", tiny_models["onnx"], "--color-inputs", "copy", "--report", report])
+    assert result.exit_code == 0, result.output
+    for name, rec in _records(report).items():
+        assert rec["input_sha256"] == _sha(mixed_dir / name)
+        assert rec["output_sha256"] == _sha(out / name)
+        if rec["input_kind"] != "color":  # colorized: the model is part of the provenance
+            assert rec["model_sha256"] == _sha(Path(tiny_models["onnx"]))
+    # The API with a report: the same fields.
+    from colorize_cli import colorize_paths, open_backend
+
+    api_report = tmp_path / "api.jsonl"
+    colorize_paths([mixed_dir], tmp_path / "api", backend=open_backend("onnx", tiny_models["onnx"]), report=api_report)
+    assert all("output_sha256" in r and "input_sha256" in r for r in _records(api_report).values())
