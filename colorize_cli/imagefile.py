@@ -364,11 +364,14 @@ def write_image(
     *,
     exif: bytes | None = None,
     quality: int = 95,
+    xmp: bytes | None = None,
 ) -> list[str]:
     """Atomically write ``(H, W, 3|4)`` uint8/uint16 sRGB pixels to ``path`` (format from suffix).
 
     16-bit pixels are written as 16-bit PNG/TIFF; other formats get 8 bits. Alpha is dropped
-    (and reported) for formats without it. Returns notes for the report.
+    (and reported) for formats without it. ``xmp`` (a packet, e.g. :mod:`colorize_cli.provenance`)
+    goes where each format keeps it: JPEG APP1, PNG iTXt ``XML:com.adobe.xmp``, TIFF tag 700,
+    WebP's XMP chunk; BMP has no place for it (reported). Returns notes for the report.
     """
     path = Path(path)
     fmt = pil_format_for(path)
@@ -380,14 +383,17 @@ def write_image(
         pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
         pixels = pixels.astype(np.uint8)
         notes.append(f"written with 8 bits per channel: {fmt} has no 16-bit mode")
+    if xmp and fmt == "BMP":
+        xmp = None
+        notes.append("no provenance metadata: BMP cannot carry XMP")
     with atomic_target(path) as tmp:
         if pixels.dtype == np.uint16:
             if fmt == "PNG":
-                _write_png16(tmp, pixels, exif=exif)
+                _write_png16(tmp, pixels, exif=exif, xmp=xmp)
             else:
-                _write_tiff16(tmp, pixels)
+                _write_tiff16(tmp, pixels, xmp=xmp)
         else:
-            _write_pil(tmp, pixels, fmt, exif=exif, quality=quality)
+            _write_pil(tmp, pixels, fmt, exif=exif, quality=quality, xmp=xmp)
     return notes
 
 
@@ -414,11 +420,27 @@ def copy_original(source: str | os.PathLike, output: str | os.PathLike, *, quali
     return f"a colour input: copied, re-encoded as {fmt} (--color-inputs copy)"
 
 
-def _write_pil(tmp: Path, pixels: np.ndarray, fmt: str, *, exif: bytes | None, quality: int) -> None:
+def _write_pil(
+    tmp: Path, pixels: np.ndarray, fmt: str, *, exif: bytes | None, quality: int, xmp: bytes | None = None
+) -> None:
     im = Image.fromarray(np.ascontiguousarray(pixels), "RGBA" if pixels.shape[-1] == 4 else "RGB")
     kwargs: dict = {"icc_profile": srgb_icc_bytes()}
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["exif"] = exif
+    if xmp and fmt in ("JPEG", "WEBP"):
+        kwargs["xmp"] = xmp
+    elif xmp and fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
+        kwargs["pnginfo"] = info
+    elif xmp and fmt == "TIFF":  # one IFD holds both: the EXIF tags and the XMP packet
+        tags = Image.Exif()
+        if exif:
+            tags.load(exif)
+        tags[_TIFF_XMP_TAG] = xmp
+        kwargs["exif"] = tags
     if fmt == "JPEG":
         kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=False)
     elif fmt == "WEBP":
@@ -439,7 +461,15 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
 
-def _write_png16(tmp: Path, pixels: np.ndarray, *, exif: bytes | None) -> None:
+_TIFF_XMP_TAG = 700  # XMLPacket
+
+
+def _png_itxt(keyword: str, text: bytes) -> bytes:
+    """An uncompressed iTXt chunk's data: keyword, no compression, no language or translation."""
+    return keyword.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text
+
+
+def _write_png16(tmp: Path, pixels: np.ndarray, *, exif: bytes | None, xmp: bytes | None = None) -> None:
     """A 16-bit RGB/RGBA PNG (Pillow cannot write these), streamed row block by row block."""
     h, w, c = pixels.shape
     color_type = 6 if c == 4 else 2
@@ -449,6 +479,8 @@ def _write_png16(tmp: Path, pixels: np.ndarray, *, exif: bytes | None) -> None:
         fh.write(_png_chunk(b"iCCP", b"sRGB\x00\x00" + zlib.compress(srgb_icc_bytes())))
         if exif:
             fh.write(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+        if xmp:
+            fh.write(_png_chunk(b"iTXt", _png_itxt("XML:com.adobe.xmp", xmp)))
         comp = zlib.compressobj(6)
         rows = max(1, BLOCK_PIXELS // max(w, 1))
         for r0 in range(0, h, rows):
@@ -464,7 +496,7 @@ def _write_png16(tmp: Path, pixels: np.ndarray, *, exif: bytes | None) -> None:
         os.fsync(fh.fileno())
 
 
-def _write_tiff16(tmp: Path, pixels: np.ndarray) -> None:
+def _write_tiff16(tmp: Path, pixels: np.ndarray, *, xmp: bytes | None = None) -> None:
     """A 16-bit RGB/RGBA TIFF with Deflate strips (about 1 MB each) and an sRGB ICC tag (tifffile)."""
     import tifffile
 
@@ -474,6 +506,7 @@ def _write_tiff16(tmp: Path, pixels: np.ndarray) -> None:
             fh, pixels, photometric="rgb", planarconfig="contig", extrasamples=("unassalpha",) if c == 4 else None,
             compression="zlib", compressionargs={"level": 6}, iccprofile=srgb_icc_bytes(),
             rowsperstrip=max(1, min(h, (1 << 20) // max(w * c * 2, 1))), metadata=None, software=False,
+            extratags=[(_TIFF_XMP_TAG, "B", len(xmp), xmp, True)] if xmp else (),
         )
         fh.flush()
         os.fsync(fh.fileno())

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from colorize_cli._version import __version__
 from colorize_cli.backends import Backend, cpu_threads
 from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, ComposeChoice
 from colorize_cli.errors import ColorizeError, InputError
@@ -41,6 +42,7 @@ from colorize_cli.imagefile import (
 )
 from colorize_cli.jobs import Job, needs_output
 from colorize_cli.pipeline import compose, network_input
+from colorize_cli.provenance import Provenance
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class RunOptions:
     saturation: float = 1.0  # a*b* scale before the join: 0 gray, 1 the model's colours, at most 2
     color_inputs: str = "colorize"  # a colour (or hand-tinted) input: "colorize", "skip" or "copy"
     fixity: bool = False  # SHA-256 of input, output and model in each result (the --report's)
+    provenance: bool = True  # the XMP packet of colorize_cli.provenance in every output
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.saturation <= 2.0:
@@ -248,9 +251,16 @@ class BatchEngine:
         self.summary = Summary()
         self._lock = threading.Lock()
         self._ran = False
+        model_path = Path(getattr(backend, "model_path", ""))
         self.model_sha256 = None
-        if options.fixity and Path(getattr(backend, "model_path", "")).is_file():
-            self.model_sha256 = file_sha256(backend.model_path)
+        if (options.fixity or options.provenance) and model_path.is_file():
+            self.model_sha256 = file_sha256(model_path)
+        self.xmp = None
+        if options.provenance:
+            self.xmp = Provenance(
+                tool=f"colorize-cli {__version__}", model=model_path.name, model_sha256=self.model_sha256 or "unknown",
+                inference_size=self.size, saturation=options.saturation,
+            ).xmp()
 
     # --- the run, top to bottom ------------------------------------------------------------------
     def run(self, jobs: Iterable[Job]) -> Summary:
@@ -478,7 +488,7 @@ class BatchEngine:
             )
             item.job.output.parent.mkdir(parents=True, exist_ok=True)
             notes = list(d.notes)
-            notes += write_image(item.job.output, pixels, exif=d.exif, quality=self.options.quality)
+            notes += write_image(item.job.output, pixels, exif=d.exif, quality=self.options.quality, xmp=self.xmp)
             fixity = {}
             if self.options.fixity:
                 fixity = {"input_sha256": item.input_sha256, "output_sha256": file_sha256(item.job.output)}

@@ -175,3 +175,49 @@ def test_report_records_carry_fixity_hashes(mixed_dir, tmp_path, tiny_models):
     api_report = tmp_path / "api.jsonl"
     colorize_paths([mixed_dir], tmp_path / "api", backend=open_backend("onnx", tiny_models["onnx"]), report=api_report)
     assert all("output_sha256" in r and "input_sha256" in r for r in _records(api_report).values())
+
+
+def _exiftool(paths: list[Path]) -> list[dict]:
+    import shutil
+    import subprocess
+
+    exiftool = shutil.which("exiftool")
+    if exiftool is None:
+        pytest.skip("exiftool (Debian: libimage-exiftool-perl) is not installed; .ci/run installs it")
+    tags = ["-XMP-iptcExt:DigitalSourceType", "-XMP-xmp:CreatorTool", "-XMP-xmpMM:HistoryParameters",
+            "-XMP-xmpMM:HistorySoftwareAgent"]
+    out = subprocess.run([exiftool, "-j", *tags, *map(str, paths)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png", "tiff", "webp"])
+@pytest.mark.parametrize("depth", [8, 16])
+def test_every_output_says_it_was_colorized_and_how(tmp_path, tiny_models, fmt, depth):
+    """An independent reader (exiftool) finds IPTC's digital source type, the tool, and the model
+    with its weights' hash, the inference size and the saturation."""
+    if depth == 16 and fmt in ("jpg", "webp"):
+        pytest.skip("8-bit formats")
+    from colorize_cli import __version__
+    from colorize_cli.provenance import DIGITAL_SOURCE_TYPE
+
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = np.asarray(make_photo(48, 32, 3, "L"))
+    Image.fromarray(gray.astype(np.uint16) * 257 if depth == 16 else gray).save(src / "p.png")
+    out = tmp_path / "out"
+    args = [src, "-o", out, "--model", tiny_models["onnx"], "--format", fmt, "--saturation", "0.8", "--size", "64"]
+    assert _run(args).exit_code == 0
+    (written,) = [p for p in out.iterdir()]
+    tags = _exiftool([written])[0]
+    assert tags["DigitalSourceType"] == DIGITAL_SOURCE_TYPE
+    assert tags["CreatorTool"] == tags["HistorySoftwareAgent"] == f"colorize-cli {__version__}"
+    params = tags["HistoryParameters"]
+    assert _sha(Path(tiny_models["onnx"])) in params and "tiny.onnx" in params
+    assert "inference size 64" in params and "saturation 0.8" in params
+    assert _run([*args, "--overwrite", "--no-provenance"]).exit_code == 0
+    assert "DigitalSourceType" not in _exiftool([written])[0]
+
+
+def test_no_provenance_is_flagged_in_the_help():
+    result = _run(["colorize", "--help"])
+    assert "--no-provenance" in result.output and "looks like an original" in result.output

@@ -132,6 +132,9 @@ Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
               help="What to do with inputs that already have colour (colour photos, hand-tinted prints): "
                    "colorize them anyway, skip them, or copy them as they are into the output folder. "
                    "Toned prints (sepia, cyanotype) are colorized.")
+@click.option("--no-provenance", is_flag=True,
+              help="Write no provenance XMP (IPTC digital source type, tool, model, settings). Warning: the "
+                   "colorized copy then looks like an original photograph to archive software and platforms.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Walk sub-folders.")
 @click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
               help="Read more input paths from FILE ('-' for stdin), one per line.")
@@ -160,6 +163,7 @@ def colorize_command(
     quality: int,
     saturation: float,
     color_inputs: str,
+    no_provenance: bool,
     recursive: bool,
     files_from,
     null: bool,
@@ -197,7 +201,7 @@ def colorize_command(
     options = RunOptions(
         size=size, batch_size=batch_size, overwrite=overwrite, quality=quality,
         max_pixels=max_pixels, fail_fast=fail_fast, saturation=saturation, color_inputs=color_inputs,
-        fixity=report is not None,
+        fixity=report is not None, provenance=not no_provenance,
     )
     plan = plan_batch(
         inputs, out_dir, recursive=recursive, fmt=fmt, shard=parse_shard(shard) if shard else None,
