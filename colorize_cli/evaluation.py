@@ -353,20 +353,22 @@ def evaluate_files(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     degraded: bool = False,
     faces: bool = False,
+    saturation: float = 1.0,
     options: dict[str, object] | None = None,
     on_result: Callable[[str, ImageScore | None, str | None], None] | None = None,
 ) -> EvalResult:
     """Evaluate ``backend`` (anything with ``predict``/``config`` as in :mod:`colorize_cli.backends`)
     on ``files``. Unreadable photos are recorded in ``failed`` and skipped.
 
-    ``degraded`` measures the old-print view; ``faces`` adds the face-patch counts (OpenCV).
+    ``degraded`` measures the old-print view; ``faces`` adds the face-patch counts (OpenCV);
+    ``saturation`` is the colorize command's ``--saturation``.
     ``on_result(name, score, error)`` is called after each photo (for progress display).
     """
     names = list(names) if names is not None else [str(f) for f in files]
     chosen = set(sheet_indices(len(files), sheet_rows))
     describe = getattr(backend, "describe", None)
     result = EvalResult(
-        scores=[], failed=[], options=dict(options or {}, size=size, crop=crop, degraded=degraded, faces=faces),
+        scores=[], failed=[], options=dict(options or {}, size=size, crop=crop, degraded=degraded, faces=faces, saturation=saturation),
         model_description=describe() if callable(describe) else type(backend).__name__,
     )
     for i, (path, name) in enumerate(zip(files, names, strict=True)):
@@ -375,7 +377,7 @@ def evaluate_files(
             if crop:
                 orig = center_crop(orig, crop)
             L, ref = prepare_input(orig, name, degraded=degraded)
-            pred = colorize_array(L, backend, size=size)[..., :3]
+            pred = colorize_array(L, backend, size=size, saturation=saturation)[..., :3]
             gray = gray_baseline(L)
             values = score_pair(pred, gray, ref)
             values.update(face_counts(orig, L, pred) if faces else {"faces": math.nan, "faces_patched": math.nan})

@@ -184,6 +184,60 @@ def _apply_orientation(im: Image.Image, notes: list[str]) -> Image.Image:
         return im
 
 
+_PROFILE_SPACE_FOR_MODE = {"L": "GRAY", "LA": "GRAY", "RGB": "RGB", "RGBA": "RGB", "CMYK": "CMYK"}
+
+
+def _describes_srgb(profile) -> bool:
+    from PIL import ImageCms
+
+    return "srgb" in (ImageCms.getProfileDescription(profile) or "").lower()
+
+
+def _profile_lightness(im: Image.Image, notes: list[str]) -> np.ndarray | None:
+    """L* ``(H, W)`` float32 through the image's embedded ICC profile (LittleCMS), or None when it
+    has none, an sRGB one (the default path is exact for those) or one that does not fit its mode.
+
+    Gray profiles (Gray Gamma 1.8 / 2.2, Dot Gain 20%, a scanner's curve), RGB ones (Adobe RGB,
+    ProPhoto) and CMYK ones: the pixels go to CIE L*a*b* (D50, the ICC connection space) and L*
+    is kept, to 100/255 of a unit. 16-bit gray goes through the profile's curve sampled at 256
+    codes and interpolated (LittleCMS in Pillow transforms 8-bit modes).
+    """
+    icc = im.info.get("icc_profile")
+    if not icc:
+        return None
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if _describes_srgb(src):
+            return None
+        space = src.profile.xcolor_space.strip()
+        sixteen = im.mode.startswith("I;16") or im.mode == "I"
+        mode = "L" if sixteen else "RGB" if im.mode == "RGBA" else "L" if im.mode == "LA" else im.mode
+        if _PROFILE_SPACE_FOR_MODE.get(mode) != space:
+            notes.append(f"ICC profile ({space}) does not fit the {im.mode} pixels: read as sRGB")
+            return None
+        # LittleCMS's optimized 8-bit RGB pipeline (a precalculated grid) misses L* by up to ~3
+        # units near black for a linear-light profile; unoptimized it is exact to 0.2 (and about 5x
+        # slower: 3 s for 12 MP on this CPU). A gray profile's single curve is exact either way.
+        flags = ImageCms.Flags.NONE if mode == "L" else ImageCms.Flags.NOOPTIMIZE
+        to_lab = ImageCms.buildTransform(
+            src, ImageCms.createProfile("LAB"), mode, "LAB",
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, flags=flags,
+        )
+        if sixteen:
+            ramp = Image.fromarray(np.arange(256, dtype=np.uint8)[None, :], "L")
+            curve = np.asarray(ImageCms.applyTransform(ramp, to_lab))[0, :, 0].astype(np.float32) * (100.0 / 255.0)
+            codes = np.clip(np.asarray(im), 0, 65535).astype(np.float32) / 257.0
+            return np.interp(codes, np.arange(256, dtype=np.float32), curve).astype(np.float32)
+        source = im.convert(mode) if im.mode != mode else im
+        lab_pixels = np.asarray(ImageCms.applyTransform(source, to_lab))
+        return lab_pixels[..., 0].astype(np.float32) * np.float32(100.0 / 255.0)
+    except Exception as exc:  # noqa: BLE001 - a broken profile: treat the pixels as sRGB
+        notes.append(f"ICC profile unusable, pixels read as sRGB ({type(exc).__name__})")
+        return None
+
+
 def _to_srgb_if_tagged(im: Image.Image, notes: list[str]) -> Image.Image:
     """Convert RGB pixels with an embedded non-sRGB ICC profile (e.g. Adobe RGB) to sRGB."""
     icc = im.info.get("icc_profile")
@@ -193,8 +247,7 @@ def _to_srgb_if_tagged(im: Image.Image, notes: list[str]) -> Image.Image:
         from PIL import ImageCms
 
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        desc = ImageCms.getProfileDescription(src) or ""
-        if "srgb" in desc.lower():
+        if _describes_srgb(src):
             return im
         return ImageCms.profileToProfile(im, src, _srgb_profile(), outputMode=im.mode)
     except Exception as exc:  # noqa: BLE001 - a broken profile: treat the pixels as sRGB
@@ -279,6 +332,7 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
     # thread. No warnings.catch_warnings() here: decoders run in threads, and it is not thread-safe.
     im.load()
     im = _apply_orientation(im, notes)
+    profiled = _profile_lightness(im, notes)  # None: no profile, or sRGB's
     mode = im.mode
     alpha = None
     bit_depth = 8
@@ -292,23 +346,26 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
         mode = "L"
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
         im = im.convert("RGB") if mode != "RGBa" else im.convert("RGBA")
+        im.info.pop("icc_profile", None)  # a CMYK profile does not describe the converted pixels
         mode = im.mode
     elif mode == "La":
         im = im.convert("LA")
         mode = "LA"
 
     if mode in ("RGB", "RGBA"):
-        im = _to_srgb_if_tagged(im, notes)
+        im = _to_srgb_if_tagged(im, notes)  # sRGB pixels for the triage; L* from the profile itself
         arr = np.asarray(im)
         if mode == "RGBA":
             alpha = np.ascontiguousarray(arr[..., 3])
-        L = _rgb8_to_l(arr[..., :3])
+        L = profiled if profiled is not None else _rgb8_to_l(arr[..., :3])
         kind = classify_rgb(arr)
     elif mode in ("L", "LA"):
         arr = np.asarray(im)
         if mode == "LA":
             alpha = np.ascontiguousarray(arr[..., 1])
             arr = arr[..., 0]
+        if profiled is not None:
+            return DecodedImage(L=profiled, alpha=alpha, bit_depth=8, exif=exif, format=fmt, notes=notes)
         return DecodedImage(
             gray8=np.ascontiguousarray(arr), alpha=alpha, bit_depth=8, exif=exif, format=fmt, notes=notes
         )
@@ -316,7 +373,7 @@ def _decode_pil(im: Image.Image, *, max_pixels: int, notes: list[str]) -> Decode
         arr = np.asarray(im)
         if mode == "I":
             arr = np.clip(arr, 0, 65535)
-        L = _gray_to_l(arr.astype(np.uint16, copy=False), 65535)
+        L = profiled if profiled is not None else _gray_to_l(arr.astype(np.uint16, copy=False), 65535)
         bit_depth = 16
     elif mode == "F":
         arr = np.asarray(im, dtype=np.float32)

@@ -53,6 +53,8 @@ Exit status: 0 all photos measured, 1 some photos were unreadable (skipped), 2 u
               help="The old-print view: age each photo's L* (blur, tone curve, faded blacks and whites, "
                    "grain, scan noise, JPEG; the same for a photo whatever the model) before colorizing, and "
                    "compare with the aged L* joined to the original's colours.")
+@click.option("--saturation", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True,
+              help="Colour strength, as the colorize command's --saturation.")
 @click.option("--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
               help="flip: average the prediction with that of the mirrored photo (twice the network's "
                    "cost; for comparing, the colorize command does not use it).")
@@ -79,6 +81,7 @@ def evaluate_command(
     files_from,
     limit: int | None,
     degraded: bool,
+    saturation: float,
     tta: str,
     faces: bool | None,
     out_dir: Path | None,
@@ -157,7 +160,8 @@ def evaluate_command(
         "effective_size": size or engine.config.default_size,
     }
     result = evaluate_files(files, engine, size=size, crop=crop, names=names, sheet_rows=sheet_rows,
-                            max_pixels=max_pixels, degraded=degraded, faces=faces, options=options,
+                            max_pixels=max_pixels, degraded=degraded, faces=faces, saturation=saturation,
+                            options=options,
                             on_result=on_result)
     Console(highlight=False).print(summary_table(result))
     if result.failed:
