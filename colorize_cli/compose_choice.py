@@ -10,6 +10,7 @@ will compose, and the kernel loads in a background thread while the first photos
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -34,10 +35,13 @@ def jit_disabled() -> bool:
     return os.environ.get("COLORIZE_CLI_NO_JIT", "") not in ("", "0")
 
 
-def _load_lab_kernel() -> ModuleType:
+ALL_PLANES = ("codes_readonly", "lstar", "codes")  # colorize_cli.lab_kernel.PLANES, without importing numba
+
+
+def _load_lab_kernel(planes: tuple[str, ...] = ALL_PLANES) -> ModuleType:
     from colorize_cli import lab_kernel
 
-    lab_kernel.warm_up()  # a first call loads (or compiles) the machine code
+    lab_kernel.warm_up(planes)  # a first call loads (or compiles) the machine code
     return lab_kernel
 
 
@@ -49,7 +53,9 @@ class CompiledKernel:
     numba, a broken one), never started, or is still running past that deadline.
     """
 
-    def __init__(self, wait_s: float = DEFAULT_WAIT_S, loader: Callable[[], ModuleType] = _load_lab_kernel) -> None:
+    def __init__(
+        self, wait_s: float = DEFAULT_WAIT_S, loader: Callable[[tuple[str, ...]], ModuleType] = _load_lab_kernel
+    ) -> None:
         self.wait_s = wait_s
         self._loader = loader
         self._lock = threading.Lock()
@@ -57,11 +63,12 @@ class CompiledKernel:
         self._deadline = 0.0
         self._kernel: ModuleType | None = None
 
-    def start(self) -> bool:
-        """Start loading (once). False when no thread could be started: the numpy path then."""
+    def start(self, planes: tuple[str, ...] = ALL_PLANES) -> bool:
+        """Start loading (once), for these kinds of lightness plane first (see
+        :func:`colorize_cli.lab_kernel.warm_up`). False when no thread could be started."""
         with self._lock:
             if self._thread is None:
-                thread = threading.Thread(target=self._load, name="colorize-jit-warmup", daemon=True)
+                thread = threading.Thread(target=self._load, args=(planes,), name="colorize-jit-warmup", daemon=True)
                 try:
                     thread.start()
                 except RuntimeError:  # no thread to be had (a process limit)
@@ -70,11 +77,11 @@ class CompiledKernel:
                 self._thread = thread
         return True
 
-    def _load(self) -> None:
+    def _load(self, planes: tuple[str, ...]) -> None:
         # No warnings.catch_warnings() here: it edits the process-wide filter list and is not
         # thread-safe. The CLI filters numba's warnings once, on its main thread.
         try:
-            self._kernel = self._loader()
+            self._kernel = self._loader(planes)
         except Exception:  # noqa: BLE001 - a missing or broken numba must never stop colorizing
             self._kernel = None
 
@@ -102,6 +109,7 @@ class ComposeChoice:
     compiled: bool
     reason: str = ""
     source: CompiledKernel = field(default=PROCESS_KERNEL, compare=False, repr=False)
+    planes: tuple[str, ...] = ALL_PLANES  # the kinds of lightness plane to load the kernel for first
 
     @classmethod
     def numpy(cls, reason: str = "") -> ComposeChoice:
@@ -128,27 +136,38 @@ class ComposeChoice:
         if not sources:
             return cls(False, "nothing to compose", source)
         picks = {0, len(sources) // 2, len(sources) - 1}
-        sizes = [n for n in (_header_pixels(sources[i]) for i in sorted(picks)[:_SAMPLED_HEADERS]) if n]
-        if not sizes:
+        headers = [h for h in (_header(sources[i]) for i in sorted(picks)[:_SAMPLED_HEADERS]) if h[0]]
+        if not headers:
             return cls(False, "no readable photo headers", source)
-        return cls.for_pixels(sum(sizes) / len(sizes) * len(sources), min_pixels=min_pixels, source=source)
+        pixels = sum(n for n, _ in headers) / len(headers) * len(sources)
+        choice = cls.for_pixels(pixels, min_pixels=min_pixels, source=source)
+        planes = tuple(p for p in dict.fromkeys(_PLANE_FOR_MODE.get(mode, "lstar") for _, mode in headers) if p)
+        if not planes:  # the compiled compose writes 8 bits; 16-bit photos take the numpy path anyway
+            return cls(False, "16-bit photos: composed without the compiled kernel", source)
+        return dataclasses.replace(choice, planes=planes)
 
     def start(self) -> None:
         """Start loading the compiled kernel (in the background) if this run uses it."""
         if self.compiled:
-            self.source.start()
+            self.source.start(self.planes)
 
     def kernel(self) -> ModuleType | None:
         """The compiled kernel for :func:`colorize_cli.pipeline.compose`, or None (numpy path)."""
         return self.source.get() if self.compiled else None
 
 
-def _header_pixels(path: os.PathLike | str) -> int:
-    """The pixel count in ``path``'s header; 0 when it cannot be read (the photo fails later)."""
+# The lightness plane decode_image makes for each Pillow mode (16-bit ones compose without the kernel).
+_PLANE_FOR_MODE = {"L": "codes_readonly", "LA": "codes", "1": "codes", "I;16": "", "I;16B": "", "I;16L": "",
+                   "I": "", "F": ""}
+
+
+def _header(path: os.PathLike | str) -> tuple[int, str]:
+    """The pixel count and mode in ``path``'s header; ``(0, "")`` when it cannot be read (the photo
+    fails later)."""
     from colorize_cli.imagefile import require_regular_file
 
     with contextlib.suppress(Exception):
         require_regular_file(path)  # a FIFO would block the read
         with Image.open(path) as im:
-            return im.size[0] * im.size[1]
-    return 0
+            return im.size[0] * im.size[1], im.mode
+    return 0, ""

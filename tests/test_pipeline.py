@@ -510,7 +510,7 @@ def test_compose_waits_for_a_compiled_compose_warm_up_in_progress():
             calls.append(L.shape)
             out[..., :3] = 7
 
-    def load():
+    def load(planes):
         time.sleep(0.3)
         return FakeKernel
 
@@ -528,7 +528,7 @@ def test_compose_stops_waiting_for_a_slow_warm_up_at_its_deadline():
     from colorize_cli.compose_choice import CompiledKernel
 
     release = threading.Event()
-    source = CompiledKernel(wait_s=0.2, loader=lambda: (release.wait(), None)[1])
+    source = CompiledKernel(wait_s=0.2, loader=lambda planes: (release.wait(), None)[1])
     source.start()
     try:
         t = time.perf_counter()
@@ -612,3 +612,19 @@ def test_a_resumed_run_does_not_count_skipped_photos_for_the_compose_choice(tmp_
     plan = plan_batch([src], out, options=options)
     assert plan.todo == 2 and not plan.compose.compiled
     assert plan_batch([src], out, options=RunOptions(overwrite=True, compiled_compose_min_pixels=50_000)).compose.compiled
+
+
+def test_the_compose_choice_loads_the_kernel_for_the_planes_its_photos_make(tmp_path):
+    """An 8-bit gray run loads the read-only-codes kernel first, a colour run the L* one; a 16-bit
+    run never loads it (the compiled compose writes 8 bits)."""
+    from colorize_cli.compose_choice import ComposeChoice
+
+    for name, image in {"g.png": Image.new("L", (300, 200)), "c.png": Image.new("RGB", (300, 200)),
+                        "d.png": Image.fromarray(np.zeros((200, 300), np.uint16))}.items():
+        image.save(tmp_path / name)
+    gray = ComposeChoice.for_sources([tmp_path / "g.png"] * 3, min_pixels=1)
+    colour = ComposeChoice.for_sources([tmp_path / "c.png", tmp_path / "g.png"], min_pixels=1)
+    deep = ComposeChoice.for_sources([tmp_path / "d.png"] * 3, min_pixels=1)
+    assert gray.compiled and gray.planes == ("codes_readonly",)
+    assert colour.compiled and set(colour.planes) == {"lstar", "codes_readonly"}
+    assert not deep.compiled
