@@ -482,7 +482,7 @@ def test_compiled_compose_loads_beside_onnx_runtimes_opening_not_torchs(tmp_path
     Image.new("L", (side, side), 90).save(src / "big.png")
     events = []
     real_open = backends.open_backend
-    monkeypatch.setattr(CompiledKernel, "start", lambda self: events.append("warm-up"))
+    monkeypatch.setattr(CompiledKernel, "start", lambda self, *planes: events.append("warm-up"))
     monkeypatch.setattr(backends, "open_backend", lambda *a, **k: (events.append("open"), real_open(*a, **k))[1])
     result = run([src, "-o", tmp_path / "out", "--model", tiny_models[model]])
     assert result.exit_code == 0, result.output
