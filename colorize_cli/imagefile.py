@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from colorize_cli import lab
 from colorize_cli.errors import InputError
 from colorize_cli.fsutil import atomic_target
+from colorize_cli.metadata import SourceMetadata, write_metadata
 from colorize_cli.triage import classify_rgb
 
 # Pixels are decoded in row blocks of about this many pixels, so a 100 MP scan never needs a
@@ -422,13 +423,16 @@ def write_image(
     exif: bytes | None = None,
     quality: int = 95,
     xmp: bytes | None = None,
+    carry: SourceMetadata | None = None,
 ) -> list[str]:
     """Atomically write ``(H, W, 3|4)`` uint8/uint16 sRGB pixels to ``path`` (format from suffix).
 
     16-bit pixels are written as 16-bit PNG/TIFF; other formats get 8 bits. Alpha is dropped
     (and reported) for formats without it. ``xmp`` (a packet, e.g. :mod:`colorize_cli.provenance`)
     goes where each format keeps it: JPEG APP1, PNG iTXt ``XML:com.adobe.xmp``, TIFF tag 700,
-    WebP's XMP chunk; BMP has no place for it (reported). Returns notes for the report.
+    WebP's XMP chunk; BMP has no place for it (reported). ``carry`` (the input's XMP and IPTC,
+    :mod:`colorize_cli.metadata`) is merged in before the file is renamed into place. Returns
+    notes for the report.
     """
     path = Path(path)
     fmt = pil_format_for(path)
@@ -451,6 +455,13 @@ def write_image(
                 _write_tiff16(tmp, pixels, xmp=xmp)
         else:
             _write_pil(tmp, pixels, fmt, exif=exif, quality=quality, xmp=xmp)
+        if carry and fmt != "BMP":
+            try:
+                notes += write_metadata(tmp, carry, suffix=path.suffix)
+            except Exception as exc:  # noqa: BLE001 - exiv2 refusing a block costs the metadata, not the photo
+                notes.append(f"XMP/IPTC of the input not copied ({type(exc).__name__}: {exc})")
+        elif carry:
+            notes.append("XMP/IPTC of the input not copied: BMP cannot carry them")
     return notes
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from colorize_cli import metadata
 from colorize_cli._version import __version__
 from colorize_cli.backends import Backend, cpu_threads
 from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, ComposeChoice
@@ -41,6 +42,7 @@ from colorize_cli.imagefile import (
     write_image,
 )
 from colorize_cli.jobs import Job, needs_output
+from colorize_cli.metadata import read_source_metadata
 from colorize_cli.pipeline import compose, network_input
 from colorize_cli.provenance import Provenance
 
@@ -64,6 +66,7 @@ class RunOptions:
     color_inputs: str = "colorize"  # a colour (or hand-tinted) input: "colorize", "skip" or "copy"
     fixity: bool = False  # SHA-256 of input, output and model in each result (the --report's)
     provenance: bool = True  # the XMP packet of colorize_cli.provenance in every output
+    carry_metadata: bool = True  # the input's XMP and IPTC into the output (with the [metadata] extra)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.saturation <= 2.0:
@@ -162,6 +165,7 @@ class _Loaded:
     decoded: object  # DecodedImage
     x: np.ndarray  # (1, h, w) network input
     input_sha256: str | None = None  # with options.fixity
+    carry: object = None  # colorize_cli.metadata.SourceMetadata, with options.carry_metadata
 
 
 class _Stage:
@@ -255,6 +259,7 @@ class BatchEngine:
         self.model_sha256 = None
         if (options.fixity or options.provenance) and model_path.is_file():
             self.model_sha256 = file_sha256(model_path)
+        self.carry_metadata = options.carry_metadata and metadata.available()
         self.xmp = None
         if options.provenance:
             self.xmp = Provenance(
@@ -451,10 +456,11 @@ class BatchEngine:
                 self.budget.release(pixels)
                 return self._not_colorized(job, started, digest)
             x = network_input(decoded.lightness, self.size, self.backend.config.stride)
+            carry = read_source_metadata(job.source) if self.carry_metadata else None
         except BaseException:
             self.budget.release(pixels)
             raise
-        return _Loaded(job, started, pixels, decoded, x, digest)
+        return _Loaded(job, started, pixels, decoded, x, digest, carry)
 
     def _not_colorized(self, job: Job, started: float, digest: str | None) -> FileResult:
         """A colour input's result under ``--color-inputs skip`` or ``copy`` (the original, as it is)."""
@@ -488,7 +494,9 @@ class BatchEngine:
             )
             item.job.output.parent.mkdir(parents=True, exist_ok=True)
             notes = list(d.notes)
-            notes += write_image(item.job.output, pixels, exif=d.exif, quality=self.options.quality, xmp=self.xmp)
+            notes += write_image(
+                item.job.output, pixels, exif=d.exif, quality=self.options.quality, xmp=self.xmp, carry=item.carry
+            )
             fixity = {}
             if self.options.fixity:
                 fixity = {"input_sha256": item.input_sha256, "output_sha256": file_sha256(item.job.output)}

@@ -221,3 +221,36 @@ def test_every_output_says_it_was_colorized_and_how(tmp_path, tiny_models, fmt, 
 def test_no_provenance_is_flagged_in_the_help():
     result = _run(["colorize", "--help"])
     assert "--no-provenance" in result.output and "looks like an original" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png", "tiff", "webp"])
+def test_the_inputs_caption_creator_rights_and_date_reach_every_format(tmp_path, tiny_models, fmt):
+    """The cataloguer's XMP and IPTC, written into the input by exiftool, are read back from the
+    output by exiftool, beside the provenance."""
+    import shutil
+    import subprocess
+
+    pytest.importorskip("pyexiv2", exc_type=ImportError)
+    if shutil.which("exiftool") is None:
+        pytest.skip("exiftool (Debian: libimage-exiftool-perl) is not installed; .ci/run installs it")
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(48, 32, 2, "L").save(src / "p.jpg", quality=90)
+    fields = {"XMP-dc:Description": "Picnic at the river, 1921", "XMP-dc:Creator": "Jane Doe",
+              "XMP-dc:Rights": "(c) 1921 J. Doe", "XMP-photoshop:DateCreated": "1921:05:04",
+              "IPTC:City": "Lyon", "IPTC:Keywords": "family"}
+    subprocess.run(["exiftool", "-q", "-overwrite_original", *(f"-{k}={v}" for k, v in fields.items()),
+                    str(src / "p.jpg")], check=True)
+    out = tmp_path / "out"
+    assert _run([src, "-o", out, "--model", tiny_models["onnx"], "--format", fmt]).exit_code == 0
+    (written,) = list(out.iterdir())
+    got = json.loads(subprocess.run(["exiftool", "-j", "-G1", "-a", str(written)], capture_output=True, text=True,
+                                    check=True).stdout)[0]
+    assert got["XMP-dc:Description"] == fields["XMP-dc:Description"]
+    assert got["XMP-dc:Creator"] == fields["XMP-dc:Creator"]
+    assert got["XMP-dc:Rights"] == fields["XMP-dc:Rights"]
+    assert str(got["XMP-photoshop:DateCreated"]).startswith("1921:05:04")
+    assert got["XMP-photoshop:City"] == "Lyon"  # an IPTC-only field, kept in XMP for every format
+    assert got["XMP-iptcExt:DigitalSourceType"].endswith("compositeWithTrainedAlgorithmicMedia")
+    if fmt in ("jpg", "tiff"):
+        assert got["IPTC:City"] == "Lyon" and got["IPTC:Keywords"] == "family"
