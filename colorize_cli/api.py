@@ -63,7 +63,7 @@ def colorize_paths(
     :class:`FileResult`.
     """
     if report is not None:
-        options = dataclasses.replace(options, fixity=True)
+        options = dataclasses.replace(options, fixity=True, flags=True)
     plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
     engine = backend or open_engine(plan)
     if report is None:

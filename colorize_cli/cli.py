@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "train": "colorize_cli.commands.train:train_command",
     "export": "colorize_cli.commands.export:export_command",
     "evaluate": "colorize_cli.commands.evaluate:evaluate_command",
+    "review": "colorize_cli.commands.review:review_command",
 }
 DEFAULT_COMMAND = "colorize"
 # Shown by --help without importing the subcommands (which would pull in torch).
@@ -31,6 +32,7 @@ SUBCOMMAND_HELP = {
     "train": "Train a colorization GAN on a folder of color photos.",
     "export": "Export a checkpoint to a verified ONNX model.",
     "evaluate": "Measure a model on color photos (PSNR, SSIM, colorfulness).",
+    "review": "Write an HTML review gallery of a run's --report.",
 }
 
 

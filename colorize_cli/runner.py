@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from colorize_cli import metadata
+from colorize_cli import lab, metadata
 from colorize_cli._version import __version__
 from colorize_cli.backends import Backend, cpu_threads
 from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, ComposeChoice
@@ -43,8 +43,9 @@ from colorize_cli.imagefile import (
 )
 from colorize_cli.jobs import Job, needs_output
 from colorize_cli.metadata import read_source_metadata
-from colorize_cli.pipeline import compose, network_input
+from colorize_cli.pipeline import as_l_star, compose, network_input, resize_plane
 from colorize_cli.provenance import Provenance
+from colorize_cli.triage import output_flags
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class RunOptions:
     color_inputs: str = "colorize"  # a colour (or hand-tinted) input: "colorize", "skip" or "copy"
     fixity: bool = False  # SHA-256 of input, output and model in each result (the --report's)
     provenance: bool = True  # the XMP packet of colorize_cli.provenance in every output
+    flags: bool = False  # output colourfulness and gamut share in each result (triage.output_flags)
     carry_metadata: bool = True  # the input's XMP and IPTC into the output (with the [metadata] extra)
 
     def __post_init__(self) -> None:
@@ -89,6 +91,7 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     input_kind: str | None = None  # "gray", "toned" or "color" (colorize_cli.triage), once decoded
     fixity: dict[str, str] = field(default_factory=dict)  # input_sha256, output_sha256, model_sha256
+    flags: dict[str, float] = field(default_factory=dict)  # colorfulness, gamut_reduced (triage.output_flags)
 
     def record(self) -> dict:
         rec = {
@@ -101,6 +104,8 @@ class FileResult:
         if self.input_kind is not None:
             rec["input_kind"] = self.input_kind
         rec.update(self.fixity)
+        if self.flags:
+            rec["flags"] = self.flags
         if self.notes:
             rec["notes"] = self.notes
         return rec
@@ -497,19 +502,30 @@ class BatchEngine:
             notes += write_image(
                 item.job.output, pixels, exif=d.exif, quality=self.options.quality, xmp=self.xmp, carry=item.carry
             )
+            flags = self._flags(d, pixels, ab_small) if self.options.flags else {}
             fixity = {}
             if self.options.fixity:
                 fixity = {"input_sha256": item.input_sha256, "output_sha256": file_sha256(item.job.output)}
                 if self.model_sha256:
                     fixity["model_sha256"] = self.model_sha256
             return FileResult(item.job, "ok", seconds=time.perf_counter() - item.started, notes=notes,
-                              input_kind=d.kind, fixity=fixity)
+                              input_kind=d.kind, fixity=fixity, flags=flags)
         except OSError as exc:
             if exc.errno in _DISK_FULL:  # stop here, in the writer, before more writes start
                 self._stop_for_full_disk(exc)
             raise
         finally:
             self.budget.release(item.pixels)
+
+    def _flags(self, decoded, pixels: np.ndarray, ab_small: np.ndarray) -> dict[str, float]:
+        """:func:`colorize_cli.triage.output_flags` on a sample of about 65,000 output pixels."""
+        h, w = pixels.shape[:2]
+        step = max(1, int(np.sqrt(h * w / 65_536)))
+        rgb = pixels[::step, ::step]
+        L = as_l_star(decoded.lightness[::step, ::step])
+        ab = lab.denormalize_ab(ab_small) * np.float32(self.chroma_gain)
+        ab = np.stack([resize_plane(ab[c], L.shape) for c in (0, 1)], axis=-1)
+        return output_flags(rgb, L, ab)
 
     def _stop_for_full_disk(self, exc: OSError) -> None:
         with self._lock:

@@ -1,4 +1,5 @@
-"""What kind of photo an input is, from its chroma: ``gray``, ``toned`` or ``color``.
+"""What kind of photo an input is, from its chroma (``gray``, ``toned`` or ``color``), and the flags
+a reviewer sorts results on.
 
 * ``gray``: no chroma to speak of (a black-and-white scan, saved as gray or as RGB);
 * ``toned``: chroma of one hue throughout (sepia, selenium, cyanotype, a gold-toned print): a
@@ -47,3 +48,25 @@ def classify_rgb(rgb: np.ndarray) -> str:
     c, hue = chroma[chromatic], np.arctan2(b[chromatic], a[chromatic])
     concentration = float(np.hypot((c * np.cos(hue)).sum(), (c * np.sin(hue)).sum()) / c.sum())
     return "toned" if concentration >= TONED_CONCENTRATION else "color"
+
+
+# --- flags a reviewer sorts on --------------------------------------------------------------------
+def output_flags(rgb: np.ndarray, L: np.ndarray, ab: np.ndarray) -> dict[str, float]:
+    """What a reviewer sorts a batch's results on, from a sample of one output:
+
+    * ``colorfulness``: Hasler and Suesstrunk's M of the output (0 gray; about 20-40 for colour
+      photos of ordinary scenes): a very low one is a result the model barely coloured, a very
+      high one a garish result;
+    * ``gamut_reduced``: the share of pixels whose predicted colour lay outside sRGB at their
+      lightness and so had its chroma reduced (L* kept): a high one means the model asked for
+      colours the photo cannot show there.
+
+    ``rgb`` ``(h, w, 3)`` uint8 or uint16 output pixels, ``L`` ``(h, w)`` L* and ``ab`` ``(h, w, 2)``
+    the a*b* joined with it (before any reduction), all at the same sample points.
+    """
+    from colorize_cli.metrics import colorfulness
+
+    rgb8 = rgb if rgb.dtype == np.uint8 else (rgb // 257).astype(np.uint8)
+    lin = lab.lab_to_linear_rgb(np.concatenate([L[..., None], ab], axis=-1).astype(np.float32))
+    outside = ((lin < -lab.GAMUT_TOL) | (lin > 1.0 + lab.GAMUT_TOL)).any(axis=-1)
+    return {"colorfulness": round(float(colorfulness(rgb8[..., :3])), 2), "gamut_reduced": round(float(outside.mean()), 4)}

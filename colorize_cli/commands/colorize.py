@@ -144,6 +144,8 @@ Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write a JSON Lines record per input (input, output, status, error, seconds, input_kind, "
                    "and the SHA-256 of input, output and model).")
+@click.option("--review", "review_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="After the run, write an HTML review gallery here (with the --report, or DIR/report.jsonl).")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed file.")
 @click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse images with more pixels (decompression-bomb guard).")
@@ -170,6 +172,7 @@ def colorize_command(
     overwrite: bool,
     shard: str | None,
     report: Path | None,
+    review_dir: Path | None,
     fail_fast: bool,
     max_pixels: int,
     quiet: bool,
@@ -198,10 +201,12 @@ def colorize_command(
     listed = read_file_list(files_from, null=null) if files_from is not None else []
     if not inputs and not listed:
         raise UsageError("no INPUTS given (files or folders, or --files-from FILE); see --help")
+    if review_dir is not None and report is None:
+        report = review_dir / "report.jsonl"
     options = RunOptions(
         size=size, batch_size=batch_size, overwrite=overwrite, quality=quality,
         max_pixels=max_pixels, fail_fast=fail_fast, saturation=saturation, color_inputs=color_inputs,
-        fixity=report is not None, provenance=not no_provenance,
+        fixity=report is not None, flags=report is not None, provenance=not no_provenance,
     )
     plan = plan_batch(
         inputs, out_dir, recursive=recursive, fmt=fmt, shard=parse_shard(shard) if shard else None,
@@ -238,5 +243,11 @@ def colorize_command(
             + (f"; {summary.stop_reason}" if summary.stop_reason else ""),
             error=summary.failed > 0,
         )
+    if review_dir is not None:
+        from colorize_cli.review import build_gallery, read_report
+
+        index = build_gallery(read_report(report), review_dir, title=f"colorize-cli review: {out_dir}")
+        if not quiet:
+            click.echo(f"review gallery: {index}", err=True)
     # Every output is in place and the report closed (see colorize_cli.cli.exit_process).
     raise RunComplete(EXIT_FAILED if summary.failed else EXIT_OK)
