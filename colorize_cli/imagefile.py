@@ -14,6 +14,7 @@ import shutil
 import stat
 import struct
 import zlib
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -424,6 +425,7 @@ def write_image(
     quality: int = 95,
     xmp: bytes | None = None,
     carry: SourceMetadata | None = None,
+    finalize: Callable[[Path], list[str]] | None = None,
 ) -> list[str]:
     """Atomically write ``(H, W, 3|4)`` uint8/uint16 sRGB pixels to ``path`` (format from suffix).
 
@@ -431,8 +433,8 @@ def write_image(
     (and reported) for formats without it. ``xmp`` (a packet, e.g. :mod:`colorize_cli.provenance`)
     goes where each format keeps it: JPEG APP1, PNG iTXt ``XML:com.adobe.xmp``, TIFF tag 700,
     WebP's XMP chunk; BMP has no place for it (reported). ``carry`` (the input's XMP and IPTC,
-    :mod:`colorize_cli.metadata`) is merged in before the file is renamed into place. Returns
-    notes for the report.
+    :mod:`colorize_cli.metadata`) is merged in, then ``finalize(tmp)`` runs (e.g. C2PA signing, which
+    must see the finished bytes), before the file is renamed into place. Returns notes for the report.
     """
     path = Path(path)
     fmt = pil_format_for(path)
@@ -462,6 +464,8 @@ def write_image(
                 notes.append(f"XMP/IPTC of the input not copied ({type(exc).__name__}: {exc})")
         elif carry:
             notes.append("XMP/IPTC of the input not copied: BMP cannot carry them")
+        if finalize is not None:
+            notes += finalize(tmp)
     return notes
 
 

@@ -69,6 +69,7 @@ class RunOptions:
     provenance: bool = True  # the XMP packet of colorize_cli.provenance in every output
     flags: bool = False  # output colourfulness and gamut share in each result (triage.output_flags)
     carry_metadata: bool = True  # the input's XMP and IPTC into the output (with the [metadata] extra)
+    c2pa_sign: tuple[str, str] | None = None  # (certificate chain PEM, private key PEM): signed Content Credentials
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.saturation <= 2.0:
@@ -262,15 +263,19 @@ class BatchEngine:
         self._ran = False
         model_path = Path(getattr(backend, "model_path", ""))
         self.model_sha256 = None
-        if (options.fixity or options.provenance) and model_path.is_file():
+        if (options.fixity or options.provenance or options.c2pa_sign) and model_path.is_file():
             self.model_sha256 = file_sha256(model_path)
         self.carry_metadata = options.carry_metadata and metadata.available()
-        self.xmp = None
-        if options.provenance:
-            self.xmp = Provenance(
-                tool=f"colorize-cli {__version__}", model=model_path.name, model_sha256=self.model_sha256 or "unknown",
-                inference_size=self.size, saturation=options.saturation,
-            ).xmp()
+        provenance = Provenance(
+            tool=f"colorize-cli {__version__}", model=model_path.name, model_sha256=self.model_sha256 or "unknown",
+            inference_size=self.size, saturation=options.saturation,
+        )
+        self.xmp = provenance.xmp() if options.provenance else None
+        self.credentials = None
+        if options.c2pa_sign is not None:
+            from colorize_cli.content_credentials import ContentCredentials
+
+            self.credentials = ContentCredentials(*options.c2pa_sign, provenance)
 
     # --- the run, top to bottom ------------------------------------------------------------------
     def run(self, jobs: Iterable[Job]) -> Summary:
@@ -500,7 +505,8 @@ class BatchEngine:
             item.job.output.parent.mkdir(parents=True, exist_ok=True)
             notes = list(d.notes)
             notes += write_image(
-                item.job.output, pixels, exif=d.exif, quality=self.options.quality, xmp=self.xmp, carry=item.carry
+                item.job.output, pixels, exif=d.exif, quality=self.options.quality, xmp=self.xmp, carry=item.carry,
+                finalize=self._signing(item) if self.credentials else None,
             )
             flags = self._flags(d, pixels, ab_small) if self.options.flags else {}
             fixity = {}
@@ -516,6 +522,16 @@ class BatchEngine:
             raise
         finally:
             self.budget.release(item.pixels)
+
+    def _signing(self, item: _Loaded) -> Callable[[Path], list[str]]:
+        """Signs the finished output file (C2PA) with the original as its ingredient."""
+        job = item.job
+
+        def sign(tmp: Path) -> list[str]:
+            digest = item.input_sha256 or file_sha256(job.source)
+            return self.credentials.sign(tmp, title=job.output.name, source=job.source, source_sha256=digest)
+
+        return sign
 
     def _flags(self, decoded, pixels: np.ndarray, ab_small: np.ndarray) -> dict[str, float]:
         """:func:`colorize_cli.triage.output_flags` on a sample of about 65,000 output pixels."""

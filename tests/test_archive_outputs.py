@@ -254,3 +254,47 @@ def test_the_inputs_caption_creator_rights_and_date_reach_every_format(tmp_path,
     assert got["XMP-iptcExt:DigitalSourceType"].endswith("compositeWithTrainedAlgorithmicMedia")
     if fmt in ("jpg", "tiff"):
         assert got["IPTC:City"] == "Lyon" and got["IPTC:Keywords"] == "family"
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png", "tiff", "webp"])
+def test_c2pa_sign_embeds_a_manifest_a_reader_validates(tmp_path, tiny_models, fmt):
+    c2pa = pytest.importorskip("c2pa", exc_type=ImportError)
+    pytest.importorskip("cryptography", exc_type=ImportError)
+    from colorize_cli.provenance import DIGITAL_SOURCE_TYPE
+    from tests.c2pa_certs import make_signing_chain
+
+    certs, key = make_signing_chain(tmp_path)
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(64, 48, 4, "L").save(src / "p.jpg", quality=90)
+    out = tmp_path / "out"
+    args = [src, "-o", out, "--model", tiny_models["onnx"], "--format", fmt, "--c2pa-sign", certs, key]
+    result = _run(args)
+    assert result.exit_code == 0, result.output
+    (written,) = list(out.iterdir())
+    mime = {"jpg": "image/jpeg", "png": "image/png", "tiff": "image/tiff", "webp": "image/webp"}[fmt]
+    with open(written, "rb") as fh:
+        store = json.loads(c2pa.Reader(mime, fh).json())
+    assert store["validation_state"] in ("Valid", "Trusted")
+    # The only complaint allowed: our test root is in nobody's trust list.
+    assert {s["code"] for s in store.get("validation_status", [])} <= {"signingCredential.untrusted"}
+    manifest = store["manifests"][store["active_manifest"]]
+    actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
+    assert [a["action"] for a in actions] == ["c2pa.opened", "c2pa.edited"]
+    assert actions[1]["digitalSourceType"] == DIGITAL_SOURCE_TYPE
+    assert actions[1]["parameters"]["ingredient_sha256"] == _sha(src / "p.jpg")
+    assert actions[1]["parameters"]["model_sha256"] == _sha(Path(tiny_models["onnx"]))
+    assert [i["title"] for i in manifest["ingredients"]] == ["p.jpg"]
+    assert _exiftool([written])[0]["DigitalSourceType"] == DIGITAL_SOURCE_TYPE  # the XMP survives signing
+
+
+def test_c2pa_sign_without_the_bindings_names_the_extra(tmp_path, tiny_models, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "c2pa", None)
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    make_photo(32, 32, 1, "L").save(tmp_path / "p.png")
+    result = _run([tmp_path / "p.png", "-o", tmp_path / "o", "--model", tiny_models["onnx"],
+                   "--c2pa-sign", tmp_path / "c.pem", tmp_path / "k.pem"])
+    assert result.exit_code == 2 and "colorize-cli[c2pa]" in result.output

@@ -135,6 +135,10 @@ Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
 @click.option("--no-provenance", is_flag=True,
               help="Write no provenance XMP (IPTC digital source type, tool, model, settings). Warning: the "
                    "colorized copy then looks like an original photograph to archive software and platforms.")
+@click.option("--c2pa-sign", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              metavar="CERT.pem KEY.pem",
+              help="Embed signed Content Credentials (C2PA): the colorization, the tool and the original as "
+                   "ingredient, signed with this certificate chain and private key (extra [c2pa]).")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Walk sub-folders.")
 @click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
               help="Read more input paths from FILE ('-' for stdin), one per line.")
@@ -166,6 +170,7 @@ def colorize_command(
     saturation: float,
     color_inputs: str,
     no_provenance: bool,
+    c2pa_sign: tuple[Path, Path] | None,
     recursive: bool,
     files_from,
     null: bool,
@@ -207,6 +212,7 @@ def colorize_command(
         size=size, batch_size=batch_size, overwrite=overwrite, quality=quality,
         max_pixels=max_pixels, fail_fast=fail_fast, saturation=saturation, color_inputs=color_inputs,
         fixity=report is not None, flags=report is not None, provenance=not no_provenance,
+        c2pa_sign=tuple(str(p) for p in c2pa_sign) if c2pa_sign else None,
     )
     plan = plan_batch(
         inputs, out_dir, recursive=recursive, fmt=fmt, shard=parse_shard(shard) if shard else None,
