@@ -159,3 +159,14 @@ def test_srgb8_writer_memory_stays_bounded_by_the_block_whatever_the_image_size(
         tracemalloc.stop()
     assert peak < 4_000_000, peak  # all pending at once would be ~21 MB
     assert (out == out[0]).all() and np.ptp(out[0].astype(int)) > 50  # one saturated colour throughout
+
+
+def test_sixteen_bit_gray_codes_survive_the_join_exactly():
+    """16-bit gray through L* and back: the very same codes (rounding to nearest, not down or up)."""
+    codes = np.arange(0, 65536, 7, dtype=np.uint16)
+    L = lab.gray_l_lut(65535)[codes]
+    out = srgb_fast.join_l_ab(L, np.zeros_like(L), np.zeros_like(L), dtype=np.uint16)
+    assert out.dtype == np.uint16
+    diff = np.abs(out[..., 0].astype(int) - codes.astype(int))
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.99
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
