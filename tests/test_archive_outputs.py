@@ -298,3 +298,34 @@ def test_c2pa_sign_without_the_bindings_names_the_extra(tmp_path, tiny_models, m
     result = _run([tmp_path / "p.png", "-o", tmp_path / "o", "--model", tiny_models["onnx"],
                    "--c2pa-sign", tmp_path / "c.pem", tmp_path / "k.pem"])
     assert result.exit_code == 2 and "colorize-cli[c2pa]" in result.output
+
+
+def test_output_flags_measure_colourfulness_and_the_out_of_gamut_share():
+    from colorize_cli.triage import output_flags
+
+    L = np.full((10, 20), 50.0, np.float32)
+    ab = np.zeros((10, 20, 2), np.float32)
+    ab[:, :10, 0] = 100.0  # a* = 100 at L* 50: far outside sRGB, for half of the pixels
+    gray = np.full((10, 20, 3), 119, np.uint8)
+    flags = output_flags(gray, L, ab)
+    assert flags["gamut_reduced"] == pytest.approx(0.5) and flags["colorfulness"] == 0.0
+    vivid = np.zeros((10, 20, 3), np.uint8)
+    vivid[:, :10] = (220, 30, 30)
+    vivid[:, 10:] = (30, 30, 220)
+    assert output_flags(vivid, L, np.zeros_like(ab)) == {"colorfulness": pytest.approx(output_flags(vivid, L, ab)["colorfulness"]),
+                                                          "gamut_reduced": 0.0}
+    assert output_flags(vivid, L, ab)["colorfulness"] > 50
+
+
+def test_color_inputs_copy_mirrors_nested_folders_and_keeps_exif_across_formats(tmp_path, tiny_models):
+    src = tmp_path / "in" / "a" / "b"
+    src.mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0132] = "1921:05:04 10:00:00"
+    SAMPLES["colour photo"]().save(src / "c.jpg", quality=95, exif=exif.tobytes())
+    out = tmp_path / "out"
+    result = _run([tmp_path / "in", "-o", out, "--model", tiny_models["onnx"], "--color-inputs", "copy",
+                   "--format", "png"])
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "a" / "b" / "c.png") as im:
+        assert im.getexif().get(0x0132) == "1921:05:04 10:00:00"

@@ -56,3 +56,13 @@ def test_a_profile_that_does_not_fit_the_pixels_is_noted_and_read_as_srgb(tmp_pa
     decoded = decode_image(tmp_path / "g.png")
     assert any("does not fit" in note for note in decoded.notes)
     np.testing.assert_allclose(decoded.L, lab.gray_l_lut(255)[codes], atol=1e-4)
+
+
+def test_an_srgb_profile_keeps_the_exact_default_path(tmp_path):
+    """An embedded sRGB profile needs no conversion: L* as exact as for an untagged file."""
+    from colorize_cli.imagefile import srgb_icc_bytes
+
+    rgb = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb, "RGB").save(tmp_path / "tagged.png", icc_profile=srgb_icc_bytes())
+    Image.fromarray(rgb, "RGB").save(tmp_path / "plain.png")
+    np.testing.assert_array_equal(decode_image(tmp_path / "tagged.png").L, decode_image(tmp_path / "plain.png").L)

@@ -170,3 +170,13 @@ def test_sixteen_bit_gray_codes_survive_the_join_exactly():
     diff = np.abs(out[..., 0].astype(int) - codes.astype(int))
     assert diff.max() <= 1 and (diff == 0).mean() > 0.99
     assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+
+
+@pytest.mark.parametrize("max_value", [1023, 4095])
+def test_linear_lut_is_the_srgb_curve_at_any_depth(max_value):
+    """Depths nothing else in the suite asks for: the table is computed here, not taken from a cache."""
+    lut = lab.linear_lut(max_value)
+    assert lut.shape == (max_value + 1,) and lut.dtype == np.float32
+    codes = np.arange(max_value + 1) / max_value
+    np.testing.assert_allclose(lut, lab.srgb_to_linear(codes.astype(np.float32)), atol=2e-6)
+    assert lut[0] == 0.0 and lut[-1] == pytest.approx(1.0)

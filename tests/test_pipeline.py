@@ -171,6 +171,26 @@ def test_sixteen_bit_input_writes_sixteen_bit_output(tmp_path, suffix):
     np.testing.assert_allclose(out[..., 0].astype(int), gray16.astype(int), atol=40)
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_sixteen_bit_png_is_a_well_formed_png_with_its_profile(tmp_path, channels):
+    """Colour type (RGB or RGBA), the chunk sequence, and a profile any PNG reader finds."""
+    from colorize_cli import imagefile
+
+    pixels = np.random.default_rng(1).integers(0, 65535, (5, 6, channels), dtype=np.uint16)
+    write_image(tmp_path / "x.png", pixels, xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    data = (tmp_path / "x.png").read_bytes()
+    assert data[25] == (6 if channels == 4 else 2)  # IHDR colour type
+    tags, pos = [], 8
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        tags.append(data[pos + 4 : pos + 8])
+        pos += 12 + n
+    assert tags[0] == b"IHDR" and tags[-1] == b"IEND" and b"iCCP" in tags and b"iTXt" in tags
+    with Image.open(tmp_path / "x.png") as im:
+        assert im.info.get("icc_profile") == imagefile.srgb_icc_bytes()
+        assert len(im.getbands()) == channels
+
+
 def test_sixteen_bit_png_round_trips_through_a_png_decoder(tmp_path):
     pixels = np.random.default_rng(3).integers(0, 65535, (9, 7, 4), dtype=np.uint16)
     write_image(tmp_path / "x.png", pixels)
@@ -628,3 +648,20 @@ def test_the_compose_choice_loads_the_kernel_for_the_planes_its_photos_make(tmp_
     assert gray.compiled and gray.planes == ("codes_readonly",)
     assert colour.compiled and set(colour.planes) == {"lstar", "codes_readonly"}
     assert not deep.compiled
+
+
+def test_a_model_failure_fails_its_photos_with_the_exception_named(tmp_path):
+    from colorize_cli.jobs import plan_jobs
+    from colorize_cli.runner import run_jobs
+
+    make_photo(40, 30, 1, "L").save(tmp_path / "p.png")
+    backend = ConstantBackend()
+
+    def broken(L):
+        raise RuntimeError("the engine fell over")
+
+    backend.predict = broken
+    results = []
+    jobs, _ = plan_jobs([tmp_path / "p.png"], tmp_path / "out")
+    summary = run_jobs(jobs, backend, on_result=results.append)
+    assert summary.failed == 1 and results[0].error == "RuntimeError: the engine fell over"
