@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterable
@@ -13,9 +14,10 @@ from colorize_cli.backends import Backend, open_backend
 from colorize_cli.batch import ReportWriter, open_engine, plan_batch, run_batch
 from colorize_cli.imagefile import DEFAULT_MAX_PIXELS, decode_image
 from colorize_cli.pipeline import colorize_array
+from colorize_cli.ray_batch import EngineSpec, RayOptions
 from colorize_cli.runner import FileResult, RunOptions, Summary
 
-__all__ = ["colorize_image", "colorize_paths", "Summary", "FileResult"]
+__all__ = ["colorize_image", "colorize_paths", "Summary", "FileResult", "EngineSpec", "RayOptions"]
 
 
 def colorize_image(
@@ -53,26 +55,44 @@ def colorize_paths(
     options: RunOptions = RunOptions(),
     report: str | os.PathLike | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    executor: str = "local",
+    engine: EngineSpec | None = None,
+    ray_options: RayOptions | None = None,
 ) -> Summary:
     """Colorize files and folders into ``out_dir`` exactly as ``colorize-cli`` does.
 
     The same plan (``listed`` = ``--files-from`` entries, ``shard`` = ``(K, N)``), the same engine
-    opening (without ``backend``: the bundled model with the command's thread choice), the same
-    output folder handling (created; temporary files of dead runs removed) and the same
-    ``report`` file (JSON lines, with the SHA-256 fixity fields). ``on_result`` gets each file's
-    :class:`FileResult`.
+    opening (without ``backend``: ``engine``, by default the bundled model with the command's
+    thread choice), the same output folder handling (created; temporary files of dead runs
+    removed) and the same ``report`` file (JSON lines, with the SHA-256 fixity fields).
+    ``on_result`` gets each file's :class:`FileResult`.
+
+    ``executor="ray"`` runs the batch on a Ray cluster (``--executor ray``; extra ``[ray]``; see
+    :mod:`colorize_cli.ray_batch`): each worker opens ``engine`` itself, so ``backend`` must be None.
     """
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', not {executor!r}")
     if report is not None:
         options = dataclasses.replace(options, fixity=True, flags=True)
-    plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
-    engine = backend or open_engine(plan)
-    if report is None:
-        return run_batch(plan, engine, options, on_result=on_result)
-    with ReportWriter(report) as write_record:
+    with contextlib.ExitStack() as stack:
+        callbacks = [stack.enter_context(ReportWriter(report))] if report is not None else []
+        callbacks += [on_result] if on_result is not None else []
 
-        def both(result: FileResult) -> None:
-            write_record(result)
-            if on_result is not None:
-                on_result(result)
+        def each(result: FileResult) -> None:
+            for callback in callbacks:
+                callback(result)
 
-        return run_batch(plan, engine, options, on_result=both)
+        if executor == "ray":
+            if backend is not None:
+                raise ValueError("executor='ray' opens the engine in each worker: pass engine=EngineSpec(...), not backend")
+            from colorize_cli.ray_batch import plan_for_ray, require_ray, run_on_ray
+
+            require_ray()
+            plan = plan_for_ray(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed)
+            return run_on_ray(plan, engine or EngineSpec(), options, ray_options or RayOptions(), on_result=each)
+        plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
+        if backend is None:
+            spec = engine or EngineSpec()
+            backend = open_engine(plan, spec.backend, spec.model, device=spec.device, threads=spec.threads,
+                                  precision=spec.precision)
+        return run_batch(plan, backend, options, on_result=each)

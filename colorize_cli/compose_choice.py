@@ -136,10 +136,21 @@ class ComposeChoice:
         if not sources:
             return cls(False, "nothing to compose", source)
         picks = {0, len(sources) // 2, len(sources) - 1}
-        headers = [h for h in (_header(sources[i]) for i in sorted(picks)[:_SAMPLED_HEADERS]) if h[0]]
+        sample = [sources[i] for i in sorted(picks)[:_SAMPLED_HEADERS]]
+        return cls.for_sample(sample, len(sources), min_pixels=min_pixels, source=source)
+
+    @classmethod
+    def for_sample(
+        cls, sample: Sequence[os.PathLike | str], count: float, *, min_pixels: int = DEFAULT_MIN_PIXELS,
+        source: CompiledKernel = PROCESS_KERNEL,
+    ) -> ComposeChoice:
+        """Decide for ``count`` photos like the few in ``sample`` (their headers are read)."""
+        headers = [h for h in (_header(path) for path in sample) if h[0]]
+        if count <= 0:
+            return cls(False, "nothing to compose", source)
         if not headers:
             return cls(False, "no readable photo headers", source)
-        pixels = sum(n for n, _ in headers) / len(headers) * len(sources)
+        pixels = sum(n for n, _ in headers) / len(headers) * count
         choice = cls.for_pixels(pixels, min_pixels=min_pixels, source=source)
         planes = tuple(p for p in dict.fromkeys(_PLANE_FOR_MODE.get(mode, "lstar") for _, mode in headers) if p)
         if not planes:  # the compiled compose writes 8 bits; 16-bit photos take the numpy path anyway

@@ -67,18 +67,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def is_orphan_temp(path: Path) -> bool:
-    """Whether ``path`` is a temporary file whose writer (on this host) no longer runs."""
+def temp_writer(path: Path) -> tuple[str, int] | None:
+    """The (host, pid) in a temporary file's name; None for any other name."""
     name = path.name
     if not name.startswith(TMP_PREFIX):
-        return False
+        return None
     parts = name[len(TMP_PREFIX) :].split("-", 3)
     if len(parts) < 4 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def this_writer() -> tuple[str, int]:
+    """The (host, pid) that this process's temporary names carry."""
+    return _HOST, os.getpid()
+
+
+def is_orphan_temp(path: Path) -> bool:
+    """Whether ``path`` is a temporary file whose writer (on this host) no longer runs."""
+    writer = temp_writer(path)
+    if writer is None:
         return False
-    host, pid = parts[0], int(parts[1])
+    host, pid = writer
     if host != _HOST:
         return False  # another machine's writer (shared folder): not ours to judge
     return pid != os.getpid() and not _pid_alive(pid)
+
+
+def is_temp_of_live_writer(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of another process on this host that still runs."""
+    writer = temp_writer(path)
+    return writer is not None and writer[0] == _HOST and writer[1] != os.getpid() and _pid_alive(writer[1])
 
 
 def clean_orphan_temps(root: Path) -> list[Path]:

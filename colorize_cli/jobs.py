@@ -87,27 +87,28 @@ def _listed_rel(path: Path) -> Path:
     return Path(path.name)
 
 
-def plan_jobs(
+def iter_jobs(
     inputs: Iterable[str | os.PathLike],
     out_dir: str | os.PathLike,
     *,
     recursive: bool = True,
     fmt: str | None = None,
     listed: Iterable[str | os.PathLike] = (),
-) -> tuple[list[Job], list[str]]:
-    """Build the job list. Returns ``(jobs, warnings)``; raises :class:`UsageError` on conflicts.
+    warnings: list[str] | None = None,
+) -> Iterator[Job]:
+    """The jobs for ``inputs`` and ``listed``, one at a time and in plan order, before the conflict
+    checks (:func:`plan_jobs` and :mod:`colorize_cli.joblist` run those).
 
     ``inputs`` are the command-line INPUTS (a file's output is ``OUT/<name>``; a folder's files
     mirror their path relative to it); ``listed`` are ``--files-from`` entries (mirrored by their
-    relative path as listed).
+    relative path as listed). Warnings (an input folder without images) are appended to
+    ``warnings``; an input that does not exist raises :class:`UsageError`.
     """
     out_dir = Path(out_dir)
     out_real = _real(out_dir)
-    jobs: list[Job] = []
-    warnings: list[str] = []
 
-    def add(src: Path, rel: Path) -> None:
-        jobs.append(Job(source=src, output=output_path_for(rel, out_dir, fmt), display=str(src)))
+    def job(src: Path, rel: Path) -> Job:
+        return Job(source=src, output=output_path_for(rel, out_dir, fmt), display=str(src))
 
     for raw in inputs:
         p = Path(raw)
@@ -116,44 +117,71 @@ def plan_jobs(
                 raise UsageError(f"the output folder {out_dir} is the input folder {p}: choose another -o")
             count = 0
             for f in walk_folder(p, recursive=recursive, exclude=[out_real]):
-                add(f, f.relative_to(p))
+                yield job(f, f.relative_to(p))
                 count += 1
-            if count == 0:
+            if count == 0 and warnings is not None:
                 warnings.append(f"{p}: no images found (jpg, jpeg, png, tif, tiff, bmp, webp)")
         elif p.exists() or p.is_symlink():
-            add(p, Path(p.name))  # an explicit non-image is kept: it becomes a per-file error
+            yield job(p, Path(p.name))  # an explicit non-image is kept: it becomes a per-file error
         else:
             raise UsageError(f"input not found: {p}")
     for raw in listed:
         p = Path(raw)
         if p.is_dir():
             for f in walk_folder(p, recursive=recursive, exclude=[out_real]):
-                add(f, _listed_rel(p) / f.relative_to(p))
+                yield job(f, _listed_rel(p) / f.relative_to(p))
         else:
-            add(p, _listed_rel(p))
+            yield job(p, _listed_rel(p))
+
+
+def plan_jobs(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    recursive: bool = True,
+    fmt: str | None = None,
+    listed: Iterable[str | os.PathLike] = (),
+) -> tuple[list[Job], list[str]]:
+    """Build the job list (see :func:`iter_jobs`). Returns ``(jobs, warnings)``; raises
+    :class:`UsageError` on conflicts."""
+    warnings: list[str] = []
+    jobs = list(iter_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed, warnings=warnings))
     _check_conflicts(jobs)
     return jobs, warnings
+
+
+def output_key(path: Path) -> str:
+    """The name under which two outputs are the same file (for the collision check)."""
+    return os.path.normcase(os.path.abspath(path))
+
+
+def collision_error(output: Path, first: Path, second: Path) -> UsageError:
+    return UsageError(
+        f"two inputs would write the same output {output}: {first} and {second} "
+        "(use --format, or colorize them into different -o folders)"
+    )
+
+
+def replaces_input_error(output: Path) -> UsageError:
+    return UsageError(f"refusing to overwrite an input: {output} is also an input file")
 
 
 def _check_conflicts(jobs: list[Job]) -> None:
     inputs = {_real(j.source) for j in jobs}
     seen: dict[str, Job] = {}
     for job in jobs:
-        key = os.path.normcase(os.path.abspath(job.output))
+        key = output_key(job.output)
         other = seen.get(key)
         if other is not None and _real(other.source) != _real(job.source):
-            raise UsageError(
-                f"two inputs would write the same output {job.output}: {other.source} and {job.source} "
-                "(use --format, or colorize them into different -o folders)"
-            )
+            raise collision_error(job.output, other.source, job.source)
         seen[key] = job
         if _real(job.output) in inputs:
-            raise UsageError(f"refusing to overwrite an input: {job.output} is also an input file")
+            raise replaces_input_error(job.output)
     # The same file named twice is one job.
     if len(seen) != len(jobs):
         unique: dict[str, Job] = {}
         for job in jobs:
-            unique.setdefault(os.path.normcase(os.path.abspath(job.output)), job)
+            unique.setdefault(output_key(job.output), job)
         jobs[:] = list(unique.values())
 
 

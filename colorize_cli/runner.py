@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import threading
 import time
 from collections import deque
@@ -111,6 +112,15 @@ class FileResult:
             rec["notes"] = self.notes
         return rec
 
+    @classmethod
+    def from_record(cls, rec: dict, display: str | None = None) -> FileResult:
+        """The result a :meth:`record` was made from (results travel between processes as records)."""
+        job = Job(Path(rec["input"]), Path(rec["output"]), display if display is not None else rec["input"])
+        fixity = {k: rec[k] for k in ("input_sha256", "output_sha256", "model_sha256") if k in rec}
+        return cls(job, rec["status"], error=rec.get("error"), seconds=rec.get("seconds", 0.0),
+                   notes=list(rec.get("notes", [])), input_kind=rec.get("input_kind"), fixity=fixity,
+                   flags=dict(rec.get("flags", {})))
+
 
 @dataclass
 class Summary:
@@ -123,6 +133,17 @@ class Summary:
     stopped_early: bool = False
     stop_reason: str = ""  # why the run stopped before the end, for the end-of-run line
     kinds: dict[str, int] = field(default_factory=dict)  # inputs decoded, by kind (colorize_cli.triage)
+
+    def count(self, result: FileResult) -> None:
+        """Add one file's result to the counts."""
+        if result.input_kind is not None:
+            self.kinds[result.input_kind] = self.kinds.get(result.input_kind, 0) + 1
+        if result.status == "ok":
+            self.done += 1
+        elif result.status == "skipped":
+            self.skipped += 1
+        else:
+            self.failed += 1
 
     @property
     def images_per_second(self) -> float:
@@ -211,6 +232,12 @@ _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _STOP_GRACE_S = 3.0
 
 
+@functools.lru_cache(maxsize=8)
+def _model_sha256(path: Path, mtime_ns: int) -> str:  # noqa: ARG001 - mtime_ns: a changed file hashes again
+    """The model file's SHA-256, hashed once per process (a Ray worker runs an engine per batch)."""
+    return file_sha256(path)
+
+
 def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, ColorizeError):
         return str(exc)
@@ -264,7 +291,7 @@ class BatchEngine:
         model_path = Path(getattr(backend, "model_path", ""))
         self.model_sha256 = None
         if (options.fixity or options.provenance or options.c2pa_sign) and model_path.is_file():
-            self.model_sha256 = file_sha256(model_path)
+            self.model_sha256 = _model_sha256(model_path, model_path.stat().st_mtime_ns)
         self.carry_metadata = options.carry_metadata and metadata.available()
         provenance = Provenance(
             tool=f"colorize-cli {__version__}", model=model_path.name, model_sha256=self.model_sha256 or "unknown",
@@ -424,16 +451,9 @@ class BatchEngine:
 
     def _report(self, result: FileResult) -> None:
         with self._lock:
-            if result.input_kind is not None:
-                self.summary.kinds[result.input_kind] = self.summary.kinds.get(result.input_kind, 0) + 1
-            if result.status == "ok":
-                self.summary.done += 1
-            elif result.status == "skipped":
-                self.summary.skipped += 1
-            else:
-                self.summary.failed += 1
-                if self.options.fail_fast:
-                    self.stop.set()
+            self.summary.count(result)
+            if result.status == "failed" and self.options.fail_fast:
+                self.stop.set()
             if self.on_result is not None:
                 self.on_result(result)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -17,6 +20,7 @@ from colorize_cli.commands.options import (
     model_options,
     verbosity_options,
 )
+from colorize_cli.errors import UsageError
 from colorize_cli.imagefile import DEFAULT_MAX_PIXELS
 
 
@@ -90,6 +94,65 @@ class _Display:
             self.progress.update(self.task, advance=1, rate=rate)
 
 
+@dataclass
+class _Run:
+    """A planned run, whichever executor: what the display needs, and how to start it."""
+
+    total: int
+    warnings: list[str]
+    describe: str
+    start: Callable  # (on_result, on_start) -> Summary
+    compose_note: str = ""
+    discard: Callable[[], None] = lambda: None  # cleanup when the run never starts
+
+
+def _local_run(inputs, out_dir, options, *, recursive, fmt, shard, listed, **engine) -> _Run:
+    from colorize_cli.batch import open_engine, plan_batch, run_batch
+
+    plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
+    configure_own_process()
+    backend = engine.pop("backend")
+    opened = open_engine(plan, backend, engine.pop("model"), **engine)
+    return _Run(
+        len(plan.jobs), plan.warnings, opened.describe(),
+        lambda on_result, on_start: run_batch(plan, opened, options, on_result=on_result, on_start=on_start),
+        compose_note=f"compose: {'compiled' if plan.compose.compiled else 'numpy'} ({plan.compose.reason})",
+    )
+
+
+def _ray_run(inputs, out_dir, options, *, recursive, fmt, shard, listed, engine, ray_options, verbose) -> _Run:
+    from colorize_cli.backends import engine_for
+    from colorize_cli.ray_batch import discard_plan, plan_for_ray, require_ray, run_on_ray
+
+    require_ray()
+    # Ray Data logs its plan and progress at INFO (the display shows progress), and warns that its
+    # own progress bars are off.
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
+    chosen = engine_for(engine.backend, engine.model, device=engine.device, precision=engine.precision)
+    if engine.model is not None and not Path(engine.model).is_file():
+        raise UsageError(f"model not found: {engine.model}")
+    plan = plan_for_ray(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed)
+    where = ray_options.address or "a running cluster, else local"
+    return _Run(
+        plan.count, plan.warnings, f"ray ({where}): {chosen} in each worker",
+        lambda on_result, on_start: run_on_ray(plan, engine, options, ray_options, on_result=on_result),
+        discard=lambda: discard_plan(plan),
+    )
+
+
+def parse_pool(text: str | None) -> tuple[int, int] | None:
+    """``--ray-workers``: ``"MIN,MAX"`` or ``"N"`` (a fixed pool) -> ``(MIN, MAX)``."""
+    if text is None:
+        return None
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise UsageError(f"--ray-workers must look like MIN,MAX or N, not {text!r}")
+    return (parts[0], parts[-1])
+
+
 def printable(text: str) -> str:
     """``text`` on one line: control characters (a newline in a file name) and undecodable bytes
     (surrogate escapes) shown as Python escapes, everything else as is."""
@@ -150,6 +213,18 @@ Exit status: 0 all colorized or skipped, 1 some files failed, 2 usage error,
                    "and the SHA-256 of input, output and model).")
 @click.option("--review", "review_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="After the run, write an HTML review gallery here (with the --report, or DIR/report.jsonl).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the batch runs: this process, or a Ray cluster with Ray Data (extra [ray]; inputs "
+                   "and -o on storage every node sees at the same paths).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="The Ray cluster to join [default: a running one ('auto'), else a local Ray for the run].")
+@click.option("--ray-workers", default=None, metavar="MIN,MAX",
+              help="Size of the autoscaling worker pool (N for a fixed one) [default: 1 to the cluster's "
+                   "CPUs (GPUs) per worker].")
+@click.option("--ray-cpus-per-worker", type=click.FloatRange(0.01), default=1.0, show_default=True,
+              help="CPUs each Ray worker reserves (and its engine's thread count).")
+@click.option("--ray-gpus-per-worker", type=click.FloatRange(0.0), default=0.0, show_default=True,
+              help="GPUs each Ray worker reserves; a fraction shares a GPU between workers.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed file.")
 @click.option("--max-pixels", type=click.IntRange(1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse images with more pixels (decompression-bomb guard).")
@@ -178,6 +253,11 @@ def colorize_command(
     shard: str | None,
     report: Path | None,
     review_dir: Path | None,
+    executor: str,
+    ray_address: str | None,
+    ray_workers: str | None,
+    ray_cpus_per_worker: float,
+    ray_gpus_per_worker: float,
     fail_fast: bool,
     max_pixels: int,
     quiet: bool,
@@ -189,9 +269,9 @@ def colorize_command(
     format, full resolution, alpha, 16-bit depth and EXIF, and is written atomically. Existing
     outputs are skipped, so an interrupted run resumes where it stopped.
     """
-    from colorize_cli.batch import ReportWriter, open_engine, plan_batch, run_batch
-    from colorize_cli.errors import UsageError
+    from colorize_cli.batch import ReportWriter
     from colorize_cli.jobs import parse_shard, read_file_list
+    from colorize_cli.ray_batch import EngineSpec, RayOptions
     from colorize_cli.runner import RunOptions
 
     if not verbose:
@@ -214,23 +294,30 @@ def colorize_command(
         fixity=report is not None, flags=report is not None, provenance=not no_provenance,
         c2pa_sign=tuple(str(p) for p in c2pa_sign) if c2pa_sign else None,
     )
-    plan = plan_batch(
-        inputs, out_dir, recursive=recursive, fmt=fmt, shard=parse_shard(shard) if shard else None,
-        listed=listed, options=options,
-    )
-    configure_own_process()
-    engine = open_engine(plan, backend, model, device=device, threads=threads, precision=precision)
+    shard_k_n = parse_shard(shard) if shard else None
+    if executor == "ray":
+        run = _ray_run(inputs, out_dir, options, recursive=recursive, fmt=fmt, shard=shard_k_n, listed=listed,
+                       engine=EngineSpec(backend, str(model) if model else None, device, threads, precision),
+                       ray_options=RayOptions(address=ray_address, workers=parse_pool(ray_workers),
+                                              cpus_per_worker=ray_cpus_per_worker,
+                                              gpus_per_worker=ray_gpus_per_worker,
+                                              log_level=logging.INFO if verbose else logging.ERROR),
+                       verbose=verbose)
+    else:
+        run = _local_run(inputs, out_dir, options, recursive=recursive, fmt=fmt, shard=shard_k_n, listed=listed,
+                         backend=backend, model=model, device=device, threads=threads, precision=precision)
     import time
 
     started = time.perf_counter()
     counts = {"done": 0}
-    with _Display(len(plan.jobs), quiet=quiet) as display, contextlib.ExitStack() as stack:
+    with _Display(run.total, quiet=quiet) as display, contextlib.ExitStack() as stack:
+        stack.callback(run.discard)
         write_record = stack.enter_context(ReportWriter(report)) if report is not None else None
-        for warning in plan.warnings:
+        for warning in run.warnings:
             display.print(f"warning: {warning}")
-        display.print(f"{len(plan.jobs)} photos -> {out_dir}  [{engine.describe()}]")
-        if verbose:
-            display.print(f"compose: {'compiled' if plan.compose.compiled else 'numpy'} ({plan.compose.reason})")
+        display.print(f"{run.total} photos -> {out_dir}  [{run.describe}]")
+        if verbose and run.compose_note:
+            display.print(run.compose_note)
 
         def on_result(result) -> None:
             if result.status == "ok":
@@ -239,7 +326,7 @@ def colorize_command(
                 write_record(result)
             display.result(result, time.perf_counter() - started, counts["done"])
 
-        summary = run_batch(plan, engine, options, on_result=on_result, on_start=display.started)
+        summary = run.start(on_result, display.started)
         kinds = ", ".join(f"{summary.kinds[k]} {k}" for k in ("gray", "toned", "color") if summary.kinds.get(k))
         display.print(
             f"done {summary.done}, skipped {summary.skipped}, failed {summary.failed} "

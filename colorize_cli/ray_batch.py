@@ -1,0 +1,361 @@
+"""The same batch on a Ray cluster, with Ray Data (``--executor ray``, extra ``[ray]``).
+
+Ray Data's batch-inference pattern, with this tool's engine inside each worker:
+
+    plan file (OUT/.colorize-tmp-...-plan.jsonl, one job per line: paths, not pixels)
+      --> read_text --> blocks of a few jobs --> map_batches(ColorizeWorker, autoscaling actor pool)
+      --> result records, streamed back to the driver --> report, progress, summary
+
+* **Planning** is the local engine's (:func:`colorize_cli.jobs.iter_jobs`: the same walk, order,
+  refusals and ``--shard`` slice), streamed to a file by :mod:`colorize_cli.joblist`, so a plan of
+  a million paths holds no million Python objects on the driver. The driver reports outputs that
+  already exist as skipped, without sending them to the cluster; the rest become the dataset.
+* **Workers**: each actor opens the backend once, then runs a :class:`colorize_cli.runner.BatchEngine`
+  over each block of jobs, so decoding, compose, atomic writes, metadata and provenance are the
+  local engine's, byte for byte. Records come back; the report and progress stay on the driver.
+* **Faults**: Ray restarts a killed actor and retries its block (the default for Ray Data's actor
+  pools); the retry skips the outputs the dead worker had finished. A killed writer leaves only a
+  ``.colorize-tmp-<host>-<pid>-...`` file; at the end a task on every node removes those whose
+  writer on that node is gone (a pid means something only on its own host). A driver killed
+  outright leaves finished outputs in place: the same command resumes.
+* **Storage**: inputs and the output folder must be at the same paths on every node (a shared
+  filesystem); the plan file lives in the output folder for that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from colorize_cli.compose_choice import ComposeChoice
+from colorize_cli.errors import UsageError
+from colorize_cli.fsutil import (
+    TMP_PREFIX,
+    clean_orphan_temps,
+    file_sha256,
+    is_temp_of_live_writer,
+    temp_path_for,
+    temp_writer,
+    this_writer,
+)
+from colorize_cli.joblist import JobListPlan, decode_job, encode_job, plan_to_file, read_job_list
+from colorize_cli.jobs import needs_output
+from colorize_cli.runner import FileResult, RunOptions, Summary
+
+RAY_HINT = 'pip install "colorize-cli[ray]"'
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How each worker opens its backend (the arguments of :func:`colorize_cli.backends.open_backend`)."""
+
+    backend: str = "auto"
+    model: str | None = None
+    device: str = "auto"
+    threads: int | None = None  # None: the worker's CPUs (RayOptions.cpus_per_worker)
+    precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide a Ray run goes."""
+
+    address: str | None = None  # None: a running cluster ("auto") if there is one, else a local Ray for the run
+    workers: tuple[int, int] | None = None  # actor pool (min, max); None: 1 .. the cluster's CPUs (or GPUs) per worker
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0  # fractional allowed (several workers share a GPU)
+    jobs_per_task: int = 8  # jobs per block a worker takes at once (and redoes, skipping finished ones, on a retry)
+    local_cpus: int | None = None  # CPUs of a local Ray started for the run (None: all)
+    log_level: int = logging.WARNING  # Ray's own logging on the driver (ray.init's logging_level)
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and not 1 <= self.workers[0] <= self.workers[1]:
+            raise UsageError(f"--ray-workers MIN,MAX needs 1 <= MIN <= MAX, not {self.workers[0]},{self.workers[1]}")
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
+            raise UsageError("Ray workers need more than 0 CPUs and at least 0 GPUs each")
+
+
+def require_ray() -> ModuleType:
+    """The ``ray`` module with Ray Data, or :class:`UsageError` (exit 2) naming the extra."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - Ray Data (pyarrow, pandas) comes with ray[data] only
+    except ImportError as exc:
+        raise UsageError(f"--executor ray needs Ray Data ({exc.name or 'ray'} is missing): {RAY_HINT}") from None
+    return ray
+
+
+def plan_for_ray(
+    inputs, out_dir: str | os.PathLike, *, recursive: bool = True, fmt: str | None = None,
+    shard: tuple[int, int] | None = None, listed=(),
+) -> JobListPlan:
+    """Plan into a job-list file in the output folder (created): :func:`colorize_cli.joblist.plan_to_file`.
+
+    The file's name is a temporary one of this process, so a later run removes it if this one is
+    killed. Remove it with :func:`discard_plan` (``run_on_ray`` does)."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    path = temp_path_for(out.absolute() / "plan.jsonl")  # absolute: read by workers in other folders
+    return plan_to_file(inputs, out, path, recursive=recursive, fmt=fmt, listed=listed, shard=shard)
+
+
+def discard_plan(plan: JobListPlan) -> None:
+    for path in (plan.path, _todo_path(plan)):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _todo_path(plan: JobListPlan) -> Path:
+    return plan.path.with_name(plan.path.name.replace("plan.jsonl", "todo.jsonl"))
+
+
+class ColorizeWorker:
+    """One actor of the pool: opens the backend once, then colorizes block after block of jobs.
+
+    ``__call__`` takes a Ray Data batch ``{"text": [job line, ...]}`` (see
+    :func:`colorize_cli.joblist.encode_job`) and returns ``{"result": [JSON [record, display], ...],
+    "stop_reason": [...]}``, one row per job.
+    """
+
+    def __init__(self, engine: EngineSpec, options: RunOptions, compose: tuple[bool, str, tuple[str, ...]]) -> None:
+        from PIL import Image
+
+        from colorize_cli.backends import open_backend
+
+        # The actor's process is this tool's own, as the CLI's is: --max-pixels is the bomb guard
+        # (checked from the header before decoding), and Pillow's own would refuse 100 MP scans.
+        Image.MAX_IMAGE_PIXELS = None
+        self.backend = open_backend(engine.backend, engine.model, device=engine.device, threads=engine.threads,
+                                    precision=engine.precision)
+        self.options = options
+        compiled, reason, planes = compose
+        self.compose = ComposeChoice(compiled, reason, planes=planes)
+        self.compose.start()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from colorize_cli.runner import BatchEngine
+
+        lines = [str(line) for line in batch["text"]]
+        jobs = [decode_job(line, absolute=True) for line in lines]
+        planned = {job.output: decode_job(line) for job, line in zip(jobs, lines, strict=True)}  # paths as the user gave them
+        results: list[FileResult] = []
+        summary = BatchEngine(self.backend, self.options, compose=self.compose, on_result=results.append).run(jobs)
+        rows = []
+        for result in map(self._retried, results):
+            record, given = result.record(), planned[result.job.output]
+            record["input"], record["output"] = str(given.source), str(given.output)
+            rows.append(json.dumps([record, result.job.display], ensure_ascii=True))
+        return {"result": np.array(rows, dtype=object), "stop_reason": np.array([summary.stop_reason] * len(rows), dtype=object)}
+
+
+    def _retried(self, result: FileResult) -> FileResult:
+        """The driver sends only jobs whose output was missing: one that exists now was written by
+        an attempt of this run that Ray retried after losing its worker, so it is done, not skipped."""
+        if result.status != "skipped" or result.notes != ["output exists"]:
+            return result
+        fixity = {}
+        if self.options.fixity:
+            fixity = {"input_sha256": file_sha256(result.job.source), "output_sha256": file_sha256(result.job.output)}
+        return FileResult(result.job, "ok", notes=["written by an earlier attempt (Ray retried it on a new worker)"],
+                          fixity=fixity)
+
+
+def _sweep_node(out_dir: str, patience_s: float, driver: tuple[str, int]) -> int:
+    """On one node: remove temporary files under ``out_dir`` whose writer on this node is gone,
+    waiting up to ``patience_s`` for writers being stopped (not the ``driver``'s plan) to end."""
+    deadline = time.monotonic() + patience_s
+    removed = len(clean_orphan_temps(Path(out_dir)))
+    while time.monotonic() < deadline and _has_live_temps(Path(out_dir), driver):
+        time.sleep(0.2)
+        removed += len(clean_orphan_temps(Path(out_dir)))
+    return removed
+
+
+def _has_live_temps(root: Path, driver: tuple[str, int]) -> bool:
+    """Whether temporary files of another live process on this host remain (a worker being stopped)."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath, name)
+            if name.startswith(TMP_PREFIX) and temp_writer(path) != driver and is_temp_of_live_writer(path):
+                return True
+    return False
+
+
+@contextlib.contextmanager
+def _connected(ray: ModuleType, opts: RayOptions) -> Iterator[None]:
+    """Connected to the cluster for the run: the one given, a running one, or a local one started
+    (and shut down) for the run. A process that already joined Ray keeps its connection."""
+    if ray.is_initialized():
+        yield
+        return
+    # Workers' output stays in Ray's log files: per-file errors come back in the results.
+    quiet = {"log_to_driver": False, "logging_level": opts.log_level}
+    if opts.address:
+        try:
+            ray.init(address=opts.address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UsageError(f"cannot join the Ray cluster at {opts.address}: {exc}") from None
+    else:
+        try:
+            ray.init(address="auto", **quiet)
+        except ConnectionError:  # no cluster running here: a local one, for this run
+            ray.init(num_cpus=opts.local_cpus, include_dashboard=False, **quiet)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _pool_size(ray: ModuleType, opts: RayOptions) -> tuple[int, int]:
+    if opts.workers is not None:
+        return opts.workers
+    resources = ray.cluster_resources()
+    if opts.gpus_per_worker > 0:
+        most = int(resources.get("GPU", 0) / opts.gpus_per_worker)
+    else:
+        most = int(resources.get("CPU", 1) / opts.cpus_per_worker)
+    return 1, max(1, most)
+
+
+def _split_done(
+    plan: JobListPlan, options: RunOptions, report: Callable[[FileResult], None], block: int
+) -> tuple[int, list, array, array]:
+    """Report existing outputs as skipped and write the rest to the to-do file.
+
+    Returns (jobs to do, a few of their sources, the byte offset and line count of each block of
+    ``block`` jobs in the file)."""
+    todo, sample, starts, sizes = 0, [], array("Q"), array("Q")
+    with open(_todo_path(plan), "w", encoding="ascii") as fh:
+        offset = 0
+        for job in read_job_list(plan.path):
+            if not needs_output(job, options.overwrite):
+                report(FileResult(job, "skipped", notes=["output exists"]))
+                continue
+            if todo % block == 0:
+                starts.append(offset)
+                sizes.append(0)
+            sizes[-1] += 1
+            offset += fh.write(encode_job(job) + "\n")
+            todo += 1
+            if len(sample) < 3:
+                sample.append(job.source)
+    return todo, sample, starts, sizes
+
+
+def run_on_ray(
+    plan: JobListPlan,
+    engine: EngineSpec = EngineSpec(),
+    options: RunOptions = RunOptions(),
+    ray_options: RayOptions = RayOptions(),
+    *,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> Summary:
+    """Colorize the jobs of ``plan`` on Ray; returns the run's :class:`Summary`.
+
+    ``on_result`` gets every file's result once, as results arrive (skipped outputs first). On
+    KeyboardInterrupt (or any exception) the workers are stopped, their partial files removed, and
+    the exception re-raised; results already received have been reported.
+    """
+    ray = require_ray()
+    summary = Summary()
+    started = time.perf_counter()
+
+    def report(result: FileResult) -> None:
+        summary.count(result)
+        if on_result is not None:
+            on_result(result)
+
+    try:
+        clean_orphan_temps(plan.out_dir)
+        todo, sample, starts, sizes = _split_done(plan, options, report, ray_options.jobs_per_task)
+        if todo:
+            with _connected(ray, ray_options):
+                blocks = (starts, sizes)
+                _run_dataset(ray, plan, todo, sample, blocks, engine, options, ray_options, report, summary)
+    finally:
+        discard_plan(plan)
+        summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_dataset(ray, plan, todo, sample, blocks, engine, options, ray_options, report, summary) -> None:
+    """Build the dataset of to-do jobs, stream its results into ``report``, and sweep the nodes."""
+    low, high = _pool_size(ray, ray_options)
+    compose = ComposeChoice.for_sample(sample, todo / high, min_pixels=options.compiled_compose_min_pixels)
+    if engine.threads is None:
+        engine = EngineSpec(engine.backend, engine.model, engine.device, max(1, int(ray_options.cpus_per_worker)),
+                            engine.precision)
+    worker_options = options if options.workers else _with_workers(options, ray_options)
+    context = ray.data.DataContext.get_current()
+    shown = context.enable_progress_bars
+    context.enable_progress_bars = False  # the driver's own display shows progress
+    try:
+        from colorize_cli.ray_source import JobListSource
+
+        ds = ray.data.read_datasource(JobListSource(str(_todo_path(plan)), *blocks), num_cpus=0)
+        ds = ds.map_batches(
+            ColorizeWorker,
+            fn_constructor_args=(engine, worker_options, (compose.compiled, compose.reason, compose.planes)),
+            batch_size=ray_options.jobs_per_task,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
+            num_cpus=ray_options.cpus_per_worker,
+            num_gpus=ray_options.gpus_per_worker or None,
+        )
+        rows = ds.iter_rows()
+        interrupted = True
+        try:
+            for row in rows:
+                record, display = json.loads(row["result"])
+                result = FileResult.from_record(record, display)
+                report(result)
+                if row["stop_reason"] and not summary.stop_reason:
+                    summary.stop_reason, summary.stopped_early = row["stop_reason"], True
+                if (result.status == "failed" and options.fail_fast) or summary.stopped_early:
+                    summary.stopped_early = True
+                    break
+            interrupted = False
+        finally:
+            with contextlib.suppress(Exception):
+                rows.close()  # stops the pipeline and its actors
+            _sweep_nodes(ray, plan.out_dir, patience_s=5.0 if interrupted else 0.0)
+    finally:
+        context.enable_progress_bars = shown
+
+
+def _with_workers(options: RunOptions, ray_options: RayOptions) -> RunOptions:
+    """Each actor's engine: as many decode/compose threads as its CPUs, one model call at a time."""
+    import dataclasses
+
+    threads = max(1, int(ray_options.cpus_per_worker))
+    return dataclasses.replace(options, workers=threads, model_calls=1)
+
+
+def _sweep_nodes(ray: ModuleType, out_dir: Path, *, patience_s: float) -> None:
+    """Run :func:`_sweep_node` on every live node (each judges its own writers), and here."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    sweep = ray.remote(num_cpus=0, max_retries=0)(_sweep_node)
+    pending = [
+        sweep.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
+            str(out_dir.resolve()), patience_s, this_writer()
+        )
+        for node in ray.nodes()
+        if node.get("Alive")
+    ]
+    with contextlib.suppress(Exception):
+        ray.wait(pending, num_returns=len(pending), timeout=patience_s + 30.0)
+    _sweep_node(str(out_dir), patience_s, this_writer())
