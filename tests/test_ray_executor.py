@@ -20,7 +20,6 @@ from colorize_cli.api import colorize_paths
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import TMP_PREFIX
 from colorize_cli.ray_batch import EngineSpec, RayOptions
-from colorize_cli.runner import RunOptions
 from tests.conftest import make_photo
 
 ray = pytest.importorskip("ray")
@@ -179,6 +178,10 @@ def test_interrupted_driver_then_resume(photo_tree, tmp_path, tiny_models, sig):
     proc.send_signal(sig)
     rc = proc.wait(timeout=60)
     assert rc == (130 if sig == signal.SIGINT else -signal.SIGKILL), (tmp_path / "log1").read_text()[-3000:]
+    deadline = time.monotonic() + 60  # a killed driver's workers may finish a photo or two as the cluster goes
+    while _worker_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _worker_pids(), "the workers outlived the run"
     done_before = {p for p in out.rglob("*.jpg") if not p.name.startswith(".")}
     assert 0 < len(done_before) < 60
     if sig == signal.SIGINT:
@@ -193,3 +196,4 @@ def test_interrupted_driver_then_resume(photo_tree, tmp_path, tiny_models, sig):
     assert not list(out.rglob(f"{TMP_PREFIX}*"))
     if sig == signal.SIGKILL:  # Ray's node agents of the killed driver's local Ray outlive it
         subprocess.run(["pkill", "-9", "-f", "ray::DashboardAgent|ray::RuntimeEnvAgent"], check=False)
+
