@@ -85,11 +85,12 @@ def colorize_paths(
         if executor == "ray":
             if backend is not None:
                 raise ValueError("executor='ray' opens the engine in each worker: pass engine=EngineSpec(...), not backend")
-            from colorize_cli.ray_batch import plan_for_ray, require_ray, run_on_ray
+            from colorize_cli.ray_batch import checked_engine, plan_for_ray, require_ray, run_on_ray
 
             require_ray()
+            spec = checked_engine(engine or EngineSpec())
             plan = plan_for_ray(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed)
-            return run_on_ray(plan, engine or EngineSpec(), options, ray_options or RayOptions(), on_result=each)
+            return run_on_ray(plan, spec, options, ray_options or RayOptions(), on_result=each)
         plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
         if backend is None:
             spec = engine or EngineSpec()

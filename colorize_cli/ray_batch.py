@@ -95,6 +95,18 @@ def require_ray() -> ModuleType:
     return ray
 
 
+def checked_engine(engine: EngineSpec) -> EngineSpec:
+    """``engine`` with an absolute model path, once the model has opened here (on the CPU).
+
+    A model that cannot open fails now, as :class:`colorize_cli.errors.ModelError` (exit 2),
+    instead of in every worker's start after the cluster has been joined."""
+    from colorize_cli.backends import open_backend
+
+    open_backend(engine.backend, engine.model, device="cpu", threads=1, precision=engine.precision)
+    model = os.path.abspath(engine.model) if engine.model is not None else None
+    return EngineSpec(engine.backend, model, engine.device, engine.threads, engine.precision)
+
+
 def plan_for_ray(
     inputs, out_dir: str | os.PathLike, *, recursive: bool = True, fmt: str | None = None,
     shard: tuple[int, int] | None = None, listed=(),
@@ -292,41 +304,15 @@ def run_on_ray(
 
 
 def _run_dataset(ray, plan, todo, sample, blocks, engine, options, ray_options, report, summary) -> None:
-    """Build the dataset of to-do jobs, stream its results into ``report``, and sweep the nodes."""
-    low, high = _pool_size(ray, ray_options)
-    compose = ComposeChoice.for_sample(sample, todo / high, min_pixels=options.compiled_compose_min_pixels)
-    if engine.threads is None:
-        engine = EngineSpec(engine.backend, engine.model, engine.device, max(1, int(ray_options.cpus_per_worker)),
-                            engine.precision)
-    worker_options = options if options.workers else _with_workers(options, ray_options)
+    """Run the to-do jobs on the cluster, stream their results into ``report``, sweep the nodes."""
     context = ray.data.DataContext.get_current()
     shown = context.enable_progress_bars
     context.enable_progress_bars = False  # the driver's own display shows progress
     try:
-        from colorize_cli.ray_source import JobListSource
-
-        ds = ray.data.read_datasource(JobListSource(str(_todo_path(plan)), *blocks), num_cpus=0)
-        ds = ds.map_batches(
-            ColorizeWorker,
-            fn_constructor_args=(engine, worker_options, (compose.compiled, compose.reason, compose.planes)),
-            batch_size=ray_options.jobs_per_task,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
-            num_cpus=ray_options.cpus_per_worker,
-            num_gpus=ray_options.gpus_per_worker or None,
-        )
-        rows = ds.iter_rows()
+        rows = _dataset(ray, plan, todo, sample, blocks, engine, options, ray_options).iter_rows()
         interrupted = True
         try:
-            for row in rows:
-                record, display = json.loads(row["result"])
-                result = FileResult.from_record(record, display)
-                report(result)
-                if row["stop_reason"] and not summary.stop_reason:
-                    summary.stop_reason, summary.stopped_early = row["stop_reason"], True
-                if (result.status == "failed" and options.fail_fast) or summary.stopped_early:
-                    summary.stopped_early = True
-                    break
+            _consume(rows, options, report, summary)
             interrupted = False
         finally:
             with contextlib.suppress(Exception):
@@ -334,6 +320,43 @@ def _run_dataset(ray, plan, todo, sample, blocks, engine, options, ray_options, 
             _sweep_nodes(ray, plan.out_dir, patience_s=5.0 if interrupted else 0.0)
     finally:
         context.enable_progress_bars = shown
+
+
+def _dataset(ray, plan, todo, sample, blocks, engine, options, ray_options):
+    """jobs (blocks of the to-do file) -> map_batches(ColorizeWorker) on an autoscaling actor pool."""
+    from colorize_cli.ray_source import JobListSource
+
+    low, high = _pool_size(ray, ray_options)
+    # Each worker pays the compiled compose's start: decide for the photos one worker will do.
+    compose = ComposeChoice.for_sample(sample, todo / high, min_pixels=options.compiled_compose_min_pixels)
+    if engine.threads is None:
+        engine = EngineSpec(engine.backend, engine.model, engine.device, max(1, int(ray_options.cpus_per_worker)),
+                            engine.precision)
+    worker_options = options if options.workers else _with_workers(options, ray_options)
+    jobs = ray.data.read_datasource(JobListSource(str(_todo_path(plan)), *blocks), num_cpus=0)
+    return jobs.map_batches(
+        ColorizeWorker,
+        fn_constructor_args=(engine, worker_options, (compose.compiled, compose.reason, compose.planes)),
+        batch_size=ray_options.jobs_per_task,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),
+        num_cpus=ray_options.cpus_per_worker,
+        num_gpus=ray_options.gpus_per_worker or None,
+    )
+
+
+def _consume(rows, options: RunOptions, report: Callable[[FileResult], None], summary: Summary) -> None:
+    """Report each result row as it arrives; stop at a failure under ``fail_fast`` or when a
+    worker stopped for a reason that holds for all (a full disk)."""
+    for row in rows:
+        record, display = json.loads(row["result"])
+        result = FileResult.from_record(record, display)
+        report(result)
+        if row["stop_reason"] and not summary.stop_reason:
+            summary.stop_reason = row["stop_reason"]
+        if (result.status == "failed" and options.fail_fast) or summary.stop_reason:
+            summary.stopped_early = True
+            return
 
 
 def _with_workers(options: RunOptions, ray_options: RayOptions) -> RunOptions:

@@ -197,3 +197,15 @@ def test_interrupted_driver_then_resume(photo_tree, tmp_path, tiny_models, sig):
     if sig == signal.SIGKILL:  # Ray's node agents of the killed driver's local Ray outlive it
         subprocess.run(["pkill", "-9", "-f", "ray::DashboardAgent|ray::RuntimeEnvAgent"], check=False)
 
+
+
+def test_a_bad_model_is_refused_before_the_cluster(tmp_path):
+    from colorize_cli.errors import ModelError
+
+    (tmp_path / "in").mkdir()
+    make_photo(20, 20, mode="L").save(tmp_path / "in" / "a.jpg")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        colorize_paths([tmp_path / "in"], tmp_path / "out", executor="ray", engine=EngineSpec(model=str(bad)))
+    assert not (tmp_path / "out").exists(), "refused before planning (and before any cluster)"

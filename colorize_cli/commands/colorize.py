@@ -122,15 +122,14 @@ def _local_run(inputs, out_dir, options, *, recursive, fmt, shard, listed, **eng
 
 def _ray_run(inputs, out_dir, options, *, recursive, fmt, shard, listed, engine, ray_options, verbose) -> _Run:
     from colorize_cli.backends import engine_for
-    from colorize_cli.ray_batch import discard_plan, plan_for_ray, require_ray, run_on_ray
+    from colorize_cli.ray_batch import checked_engine, discard_plan, plan_for_ray, require_ray, run_on_ray
 
     require_ray()
     # Ray Data logs its plan and progress at INFO (the display shows progress), and warns that its
     # own progress bars are off.
     logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
     chosen = engine_for(engine.backend, engine.model, device=engine.device, precision=engine.precision)
-    if engine.model is not None and not Path(engine.model).is_file():
-        raise UsageError(f"model not found: {engine.model}")
+    engine = checked_engine(engine)
     plan = plan_for_ray(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed)
     where = ray_options.address or "a running cluster, else local"
     return _Run(
