@@ -85,12 +85,32 @@ def test_a_browser_shows_the_page_and_the_slider_moves_the_split(gallery, tmp_pa
 def test_the_filters_hide_the_other_rows(gallery, view, want):
     index, records = gallery
     dom = _browser("--dump-dom", f"{index.as_uri()}#filter={view}")
-    rows = re.findall(r'<div class="row"[^>]*>', dom)
-    shown = [r for r in rows if "hidden" not in r]
-    assert len(rows) == len(records)
+    shown = re.findall(r'<div class="row"[^>]*>', dom)  # the rows a filter hides are not built
+    assert shown and all("hidden" not in r for r in shown)
     if want == "failed":
         assert len(shown) == sum(r["status"] == "failed" for r in records) == 1
+        assert 'data-status="failed"' in shown[0]
     elif want == "color":
         assert len(shown) == sum(r.get("input_kind") == "color" for r in records) == 1
     else:
         assert len(shown) == len(records)
+    assert f"{len(shown)} of {len(records)} photos" in dom
+
+
+def test_a_large_gallery_builds_every_row_and_fetches_only_nearby_thumbnails(tmp_path):
+    from colorize_cli.review import build_gallery
+
+    photos = []
+    for i in range(3):
+        make_photo(40, 30, i, "L").save(tmp_path / f"p{i}.jpg")
+        photos.append(tmp_path / f"p{i}.jpg")
+    n = 1200  # more than the first chunk of rows
+    records = [{"input": str(photos[i % 3]), "output": str(photos[(i + 1) % 3]), "status": "ok", "error": None,
+                "seconds": 0.1, "input_kind": "gray"} for i in range(n)]
+    index = build_gallery(records, tmp_path / "review")
+    dom = _browser("--window-size=1000,760", "--virtual-time-budget=10000", "--dump-dom", f"{index.as_uri()}#open=1100")
+    rows = re.findall(r'<div class="row[^"]*"[^>]*>', dom)
+    assert len(rows) == n, "the rows after the first chunk are built too"
+    with_src = re.findall(r'<img[^>]* src="img/', dom)
+    assert 0 < len(with_src) < 200, "thumbnails far from the view are not fetched"
+    assert "sel" in rows[1100] and re.search(r'<div id="viewer"(?![^>]*hidden)', dom), "#open= reaches a late row"
