@@ -175,14 +175,23 @@ class ColorizeWorker:
 
     def _retried(self, result: FileResult) -> FileResult:
         """The driver sends only jobs whose output was missing: one that exists now was written by
-        an attempt of this run that Ray retried after losing its worker, so it is done, not skipped."""
+        an attempt of this run that Ray retried after losing its worker, so it is done, not skipped
+        (its kind and fixity are taken again; its flags are not)."""
         if result.status != "skipped" or result.notes != ["output exists"]:
             return result
+        from colorize_cli.imagefile import decode_image
+
+        kind = None
+        with contextlib.suppress(Exception):
+            kind = decode_image(result.job.source, max_pixels=self.options.max_pixels).kind
         fixity = {}
         if self.options.fixity:
             fixity = {"input_sha256": file_sha256(result.job.source), "output_sha256": file_sha256(result.job.output)}
+            model = Path(getattr(self.backend, "model_path", ""))
+            if model.is_file():
+                fixity["model_sha256"] = file_sha256(model)
         return FileResult(result.job, "ok", notes=["written by an earlier attempt (Ray retried it on a new worker)"],
-                          fixity=fixity)
+                          input_kind=kind, fixity=fixity)
 
 
 def _sweep_node(out_dir: str, patience_s: float, driver: tuple[str, int]) -> int:

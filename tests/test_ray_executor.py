@@ -209,3 +209,26 @@ def test_a_bad_model_is_refused_before_the_cluster(tmp_path):
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         colorize_paths([tmp_path / "in"], tmp_path / "out", executor="ray", engine=EngineSpec(model=str(bad)))
     assert not (tmp_path / "out").exists(), "refused before planning (and before any cluster)"
+
+
+def test_a_retried_block_reports_what_the_lost_worker_wrote_as_done(tmp_path, tiny_models):
+    """Ray retries a dead worker's block on a new one: the outputs the dead one finished are done
+    in this run (the driver sent only missing ones), not 'skipped'."""
+    from colorize_cli.joblist import encode_job
+    from colorize_cli.jobs import Job
+    from colorize_cli.ray_batch import ColorizeWorker
+    from colorize_cli.runner import RunOptions
+
+    (tmp_path / "out").mkdir()
+    for name in ("a", "b"):
+        make_photo(40, 30, 1, "L").save(tmp_path / f"{name}.jpg")
+    make_photo(40, 30, 1, "RGB").save(tmp_path / "out" / "a.jpg")  # the lost worker's output
+    worker = ColorizeWorker(EngineSpec(backend="onnx", model=str(tiny_models["onnx"]), threads=1),
+                            RunOptions(fixity=True, workers=1, model_calls=1), (False, "", ()))
+    lines = [encode_job(Job(tmp_path / f"{n}.jpg", tmp_path / "out" / f"{n}.jpg", n)) for n in ("a", "b")]
+    import numpy as np
+
+    rows = [json.loads(r) for r in worker({"text": np.array(lines, dtype=object)})["result"]]
+    (a, _), (b, _) = rows
+    assert a["status"] == b["status"] == "ok" and "earlier attempt" in a["notes"][0]
+    assert a["input_kind"] == "gray" and {"input_sha256", "output_sha256", "model_sha256"} <= a.keys()
