@@ -241,14 +241,22 @@ def _connected(ray: ModuleType, opts: RayOptions) -> Iterator[None]:
 
 
 def _pool_size(ray: ModuleType, opts: RayOptions) -> tuple[int, int]:
+    """(min, max) workers: as given, else 1 to as many as the cluster's resources hold now.
+
+    A cluster without room for even one worker is refused here: its actors would wait for ever.
+    (An autoscaling cluster that adds nodes on demand: give ``--ray-workers`` and it is not checked.)"""
     if opts.workers is not None:
         return opts.workers
     resources = ray.cluster_resources()
-    if opts.gpus_per_worker > 0:
-        most = int(resources.get("GPU", 0) / opts.gpus_per_worker)
-    else:
-        most = int(resources.get("CPU", 1) / opts.cpus_per_worker)
-    return 1, max(1, most)
+    kind, per_worker = ("GPU", opts.gpus_per_worker) if opts.gpus_per_worker > 0 else ("CPU", opts.cpus_per_worker)
+    most = int(resources.get(kind, 0) / per_worker)
+    if most < 1:
+        raise UsageError(
+            f"the Ray cluster has {resources.get(kind, 0):g} {kind}s, and each worker asks for {per_worker:g}: "
+            "lower --ray-cpus-per-worker / --ray-gpus-per-worker, or give --ray-workers MIN,MAX for a "
+            "cluster that adds nodes on demand"
+        )
+    return 1, most
 
 
 def _split_done(

@@ -232,3 +232,12 @@ def test_a_retried_block_reports_what_the_lost_worker_wrote_as_done(tmp_path, ti
     (a, _), (b, _) = rows
     assert a["status"] == b["status"] == "ok" and "earlier attempt" in a["notes"][0]
     assert a["input_kind"] == "gray" and {"input_sha256", "output_sha256", "model_sha256"} <= a.keys()
+
+
+def test_workers_the_cluster_cannot_hold_are_refused_not_waited_for(local_ray, tmp_path):
+    src = _tree(tmp_path / "in", n=2)
+    for ray_options, kind in ((RayOptions(gpus_per_worker=0.5), "GPUs"), (RayOptions(cpus_per_worker=4), "CPUs")):
+        with pytest.raises(UsageError, match=f"the Ray cluster has [0-9.]+ {kind}"):
+            colorize_paths([src], tmp_path / "out", executor="ray", engine=EngineSpec(backend="onnx"),
+                           ray_options=ray_options)
+    assert not list((tmp_path / "out").rglob(f"{TMP_PREFIX}*"))
