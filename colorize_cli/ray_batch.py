@@ -225,6 +225,7 @@ def _connected(ray: ModuleType, opts: RayOptions) -> Iterator[None]:
     # Workers' output stays in Ray's log files: per-file errors come back in the results.
     quiet = {"log_to_driver": False, "logging_level": opts.log_level}
     if opts.address:
+        _check_reachable(opts.address)
         try:
             ray.init(address=opts.address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -238,6 +239,19 @@ def _connected(ray: ModuleType, opts: RayOptions) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``HOST:PORT`` that does not answer is refused at once: Ray itself retries for minutes."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", "ray://...": Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def _pool_size(ray: ModuleType, opts: RayOptions) -> tuple[int, int]:

@@ -55,6 +55,21 @@ def _records(path: Path) -> dict[str, dict]:
     return {r["input"]: {k: v for k, v in r.items() if k != "seconds"} for r in recs}
 
 
+def test_an_address_that_does_not_answer_is_refused_at_once(tmp_path):
+    import socket
+
+    assert not ray.is_initialized(), "runs before the module's shared Ray starts"
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = _tree(tmp_path / "in", n=1)
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="cannot reach the Ray cluster"):
+        colorize_paths([src], tmp_path / "out", executor="ray", engine=EngineSpec(backend="onnx"),
+                       ray_options=RayOptions(address=f"127.0.0.1:{port}"))
+    assert time.monotonic() - started < 60  # Ray's own connect retries for minutes
+
+
 def test_outputs_and_report_identical_to_the_local_engine(local_ray, tiny_models, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths, as a user types them
     _tree(Path("in"))
@@ -241,3 +256,4 @@ def test_workers_the_cluster_cannot_hold_are_refused_not_waited_for(local_ray, t
             colorize_paths([src], tmp_path / "out", executor="ray", engine=EngineSpec(backend="onnx"),
                            ray_options=ray_options)
     assert not list((tmp_path / "out").rglob(f"{TMP_PREFIX}*"))
+
