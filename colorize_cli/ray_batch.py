@@ -224,6 +224,33 @@ def _connected(ray: ModuleType, opts: RayOptions) -> Iterator[None]:
         return
     # Workers' output stays in Ray's log files: per-file errors come back in the results.
     quiet = {"log_to_driver": False, "logging_level": opts.log_level}
+    with _sigterm_kept():
+        _init(ray, opts, quiet)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """Keep the process's SIGTERM handling across ``ray.init``: Ray's core installs a handler that
+    prints a stack trace and aborts (exit 134, no cleanup), replacing the command's (exit 143 after
+    stopping the workers and removing partial files) or whatever the host had."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _init(ray: ModuleType, opts: RayOptions, quiet: dict) -> None:
+    """``ray.init``: the address given, else a running cluster, else a local Ray for the run."""
     if opts.address:
         _check_reachable(opts.address)
         try:
@@ -235,10 +262,6 @@ def _connected(ray: ModuleType, opts: RayOptions) -> Iterator[None]:
             ray.init(address="auto", **quiet)
         except ConnectionError:  # no cluster running here: a local one, for this run
             ray.init(num_cpus=opts.local_cpus, include_dashboard=False, **quiet)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
