@@ -145,9 +145,9 @@ class ComposeChoice:
         source: CompiledKernel = PROCESS_KERNEL,
     ) -> ComposeChoice:
         """Decide for ``count`` photos like the few in ``sample`` (their headers are read)."""
-        headers = [h for h in (_header(path) for path in sample) if h[0]]
         if count <= 0:
             return cls(False, "nothing to compose", source)
+        headers = [h for h in (_header(path) for path in sample) if h[0]]
         if not headers:
             return cls(False, "no readable photo headers", source)
         pixels = sum(n for n, _ in headers) / len(headers) * count

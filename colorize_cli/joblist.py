@@ -41,12 +41,15 @@ def decode_job(line: str, *, absolute: bool = False) -> Job:
     return Job(Path(source), Path(output), display)
 
 
+def read_lines(path: str | os.PathLike) -> Iterator[str]:
+    """The lines of a job-list file, in order (each ends with a newline)."""
+    with open(path, encoding="ascii") as fh:
+        yield from (line for line in fh if line.strip())
+
+
 def read_job_list(path: str | os.PathLike) -> Iterator[Job]:
     """The jobs of a job-list file, in order (paths as planned)."""
-    with open(path, encoding="ascii") as fh:
-        for line in fh:
-            if line.strip():
-                yield decode_job(line)
+    return map(decode_job, read_lines(path))
 
 
 def _hash(text: str) -> int:

@@ -48,9 +48,9 @@ from colorize_cli.fsutil import (
     temp_writer,
     this_writer,
 )
-from colorize_cli.joblist import JobListPlan, decode_job, encode_job, plan_to_file, read_job_list
+from colorize_cli.joblist import JobListPlan, decode_job, plan_to_file, read_lines
 from colorize_cli.jobs import needs_output
-from colorize_cli.runner import FileResult, RunOptions, Summary
+from colorize_cli.runner import FileResult, RunOptions, Summary, model_sha256
 
 RAY_HINT = 'pip install "colorize-cli[ray]"'
 
@@ -189,7 +189,7 @@ class ColorizeWorker:
             fixity = {"input_sha256": file_sha256(result.job.source), "output_sha256": file_sha256(result.job.output)}
             model = Path(getattr(self.backend, "model_path", ""))
             if model.is_file():
-                fixity["model_sha256"] = file_sha256(model)
+                fixity["model_sha256"] = model_sha256(model)
         return FileResult(result.job, "ok", notes=["written by an earlier attempt (Ray retried it on a new worker)"],
                           input_kind=kind, fixity=fixity)
 
@@ -306,7 +306,8 @@ def _split_done(
     todo, sample, starts, sizes = 0, [], array("Q"), array("Q")
     with open(_todo_path(plan), "w", encoding="ascii") as fh:
         offset = 0
-        for job in read_job_list(plan.path):
+        for line in read_lines(plan.path):
+            job = decode_job(line)
             if not needs_output(job, options.overwrite):
                 report(FileResult(job, "skipped", notes=["output exists"]))
                 continue
@@ -314,7 +315,7 @@ def _split_done(
                 starts.append(offset)
                 sizes.append(0)
             sizes[-1] += 1
-            offset += fh.write(encode_job(job) + "\n")
+            offset += fh.write(line)
             todo += 1
             if len(sample) < 3:
                 sample.append(job.source)

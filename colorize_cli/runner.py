@@ -232,9 +232,14 @@ _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _STOP_GRACE_S = 3.0
 
 
+def model_sha256(path: Path) -> str:
+    """The model file's SHA-256, hashed once per process while the file is unchanged (a Ray
+    worker runs an engine per block of jobs)."""
+    return _cached_sha256(path, path.stat().st_mtime_ns)
+
+
 @functools.lru_cache(maxsize=8)
-def _model_sha256(path: Path, mtime_ns: int) -> str:  # noqa: ARG001 - mtime_ns: a changed file hashes again
-    """The model file's SHA-256, hashed once per process (a Ray worker runs an engine per batch)."""
+def _cached_sha256(path: Path, mtime_ns: int) -> str:  # noqa: ARG001 - mtime_ns: a changed file hashes again
     return file_sha256(path)
 
 
@@ -291,7 +296,7 @@ class BatchEngine:
         model_path = Path(getattr(backend, "model_path", ""))
         self.model_sha256 = None
         if (options.fixity or options.provenance or options.c2pa_sign) and model_path.is_file():
-            self.model_sha256 = _model_sha256(model_path, model_path.stat().st_mtime_ns)
+            self.model_sha256 = model_sha256(model_path)
         self.carry_metadata = options.carry_metadata and metadata.available()
         provenance = Provenance(
             tool=f"colorize-cli {__version__}", model=model_path.name, model_sha256=self.model_sha256 or "unknown",
