@@ -334,3 +334,26 @@ def test_percentile_calibration_prints_nothing(exported, tmp_path, capsys):
     quantize_int8(exported["mobilenet_unet"], tmp_path / "q.onnx", calibration=files, size=64, stride=32)
     assert (tmp_path / "q.onnx").is_file()
     assert capsys.readouterr().out == ""
+
+
+def test_a_classification_head_exports_and_verifies(tmp_path):
+    """The annealed mean runs inside the exported graph: the ONNX file outputs ab, as for regression."""
+    cfg = GeneratorConfig(width_mult=0.25, decoder_channels=(16, 16, 8, 8), train_size=64, ab_head="classification",
+                          anneal_t=0.5)
+    torch.manual_seed(0)
+    model = build_generator(cfg).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(30.0)  # confident logits: visible colour, so the parity check can fail
+    ckpt = tmp_path / "cls.pt"
+    save_checkpoint(ckpt, make_checkpoint(model, cfg))
+    out = tmp_path / "cls.onnx"
+    result = CliRunner().invoke(main, ["export", str(ckpt), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    config, _ = parse_metadata(_meta(out), str(out))
+    assert config == cfg
+    x = verify.image_batch(verify.load_verification_images(None), 2, 96)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = _run_onnx(out, x)
+    assert got.shape == (2, 2, 96, 96) and np.abs(got - ref).max() <= 1e-4
+    assert np.abs(ref).max() > 0.1

@@ -204,3 +204,66 @@ def test_running_a_model_does_not_import_torchvision():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+CLASSIFYING = GeneratorConfig(**{**TINY_MOBILENET, "decoder_channels": (16, 16, 8, 8), "ab_head": "classification"})
+
+
+def test_ab_classes_are_the_grid_cells_srgb_reaches():
+    import numpy as np
+
+    from colorize_cli import lab
+    from colorize_cli.models import ab_classes
+
+    centres = ab_classes.bin_centres()
+    assert centres.shape == (ab_classes.num_bins(), 2) and 200 < len(centres) < 330  # Zhang et al.: 313 at grid 10
+    # Every centre lies in a cell of its own, and every sRGB colour falls in one of those cells.
+    assert sorted(ab_classes.cell_index(centres).tolist()) == list(ab_classes.in_gamut_cells())
+    rng = np.random.default_rng(0)
+    ab = lab.rgb_to_lab(rng.random((4096, 1, 3), dtype=np.float32)).reshape(-1, 3)[:, 1:]
+    assert set(ab_classes.cell_index(ab).tolist()) <= set(ab_classes.in_gamut_cells())
+    assert (0, 0) not in {tuple(c) for c in centres}  # cells are centred between grid lines
+    gray = ab_classes.cell_index(np.zeros((1, 2), np.float32))[0]
+    assert gray in ab_classes.in_gamut_cells()
+
+
+def test_the_classification_head_decodes_its_annealed_mean():
+    model = build_generator(CLASSIFYING).eval()
+    x = torch.randn(2, 1, 64, 96)
+    ab, logits = model(x, return_logits=True)
+    assert ab.shape == (2, 2, 64, 96) and logits.shape == (2, len(model.ab_centres), 32, 48)
+    assert torch.allclose(model(x), ab)
+    # A distribution peaked on one class decodes to that class's colour, at any temperature.
+    peaked = torch.full((1, len(model.ab_centres), 1, 1), -30.0)
+    peaked[0, 17] = 30.0
+    assert torch.allclose(model.annealed_mean(peaked)[0, :, 0, 0], model.ab_centres[17], atol=1e-5)
+    # Two tied colours decode to their midpoint; a lower temperature moves towards the likelier one.
+    two = torch.full((1, len(model.ab_centres), 1, 1), -30.0)
+    two[0, 3], two[0, 200] = 1.0, 1.2
+    warm = build_generator(CLASSIFYING.__class__(**{**CLASSIFYING.to_dict(), "anneal_t": 1.0})).annealed_mean(two)
+    cold = build_generator(CLASSIFYING.__class__(**{**CLASSIFYING.to_dict(), "anneal_t": 0.2})).annealed_mean(two)
+    c3, c200 = model.ab_centres[3], model.ab_centres[200]
+    assert (cold[0, :, 0, 0] - c200).norm() < (warm[0, :, 0, 0] - c200).norm() < (c3 - c200).norm()
+    ab.mean().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_a_regression_model_has_no_logits_to_return():
+    with pytest.raises(ValueError, match="classification"):
+        build_generator(GeneratorConfig(**TINY_MOBILENET))(torch.randn(1, 1, 64, 64), return_logits=True)
+
+
+def test_a_classification_checkpoint_carries_its_classes_and_temperature(tmp_path):
+    config = GeneratorConfig(**{**CLASSIFYING.to_dict(), "anneal_t": 0.5})
+    model = build_generator(config).eval()
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, make_checkpoint(model, config))
+    loaded, loaded_config = load_generator(path)
+    assert loaded_config == config and loaded_config.anneal_t == 0.5
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    with pytest.raises(ValueError, match="ab head"):
+        GeneratorConfig(ab_head="softmax")
+    with pytest.raises(ValueError, match="mobilenet_unet only"):
+        GeneratorConfig(arch="unet", ab_head="classification")

@@ -351,3 +351,52 @@ def test_resume_of_a_fine_tune_needs_no_init_generator_file(tmp_path):
     resumed = Trainer(cfg.replace(init_generator=str(model_file), epochs=2), tmp_path / "run", resume=True, **quiet)
     assert resumed.epoch == 1
     resumed.run()
+
+
+def test_soft_class_targets_average_to_the_true_colour_and_the_loss_rewards_it():
+    from colorize_cli.models import ab_classes
+    from colorize_cli.training.losses import SoftClassLoss
+
+    centres = torch.from_numpy(ab_classes.bin_centres()) / ab_classes.AB_RANGE
+    loss = SoftClassLoss(centres)
+    true = torch.tensor([[12.0, 31.0], [-40.0, 7.0], [0.0, 0.0]]) / ab_classes.AB_RANGE
+    t = loss.soft_targets(true.view(3, 2, 1, 1))
+    assert torch.allclose(t.sum(1), torch.ones(3, 1, 1))
+    assert (t > 0).sum(1).eq(5).all()  # the 5 nearest classes
+    mean = torch.einsum("nqhw,qc->nc", t, centres)
+    assert (mean - true).abs().max() * ab_classes.AB_RANGE < 2.0
+    # Logits that favour each pixel's true class cost less than ones that favour gray.
+    near = torch.cdist(true * 110, centres * 110).argmin(1)
+    right = torch.zeros(3, len(centres), 1, 1)
+    right[torch.arange(3), near] = 5.0
+    wrong = torch.zeros(3, len(centres), 1, 1)
+    wrong[:, int(torch.cdist(torch.zeros(1, 2), centres).argmin())] = 5.0
+    assert loss(right, true.view(3, 2, 1, 1)) < loss(wrong, true.view(3, 2, 1, 1))
+
+
+def test_a_classification_run_trains_its_head_and_starts_from_a_regression_model(tmp_path):
+    from colorize_cli.checkpoint import make_checkpoint, save_checkpoint
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos", n=6)
+    cfg = tiny_config(data, **{**TINY_MOBILE, "decoder_channels": (16, 16, 8, 8)}, ema_decay=0.9, l1_rebalance=0.5)
+    torch.manual_seed(3)
+    src = build_generator(cfg.generator)
+    save_checkpoint(tmp_path / "reg.pt", make_checkpoint(src, cfg.generator))
+    cls = cfg.replace(ab_head="classification", init_generator=str(tmp_path / "reg.pt"), lambda_l1=1.0)
+    tr = Trainer(cls, tmp_path / "run", progress=False, log=lambda m: None)
+    got, want = _params(tr.G_raw), _params(src)
+    assert all(torch.equal(got[k], want[k]) for k in want if not k.startswith("head."))
+    assert got["head.weight"].shape[0] == len(tr.G_raw.ab_centres)
+    rgb = next(iter(tr.loader))
+    first = tr.train_step(rgb, gan=False)
+    assert set(first) == {"loss_G_CE", "loss_G"}
+    for _ in range(15):
+        last = tr.train_step(rgb, gan=False)
+    assert last["loss_G_CE"] < first["loss_G_CE"]
+    gan = tr.train_step(rgb, gan=True)  # the discriminator judges the annealed mean's colours
+    assert {"loss_D", "loss_G_GAN", "loss_G_CE"} <= set(gan)
+    summary = tr.run()
+    assert "psnr" in summary["val"]
+    model, config = load_generator(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert config.ab_head == "classification" and model(torch.zeros(1, 1, 64, 64)).shape == (1, 2, 64, 64)

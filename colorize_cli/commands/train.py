@@ -10,6 +10,7 @@ import click
 
 from colorize_cli.device import DEVICE_CHOICES
 from colorize_cli.errors import ColorizeError, UsageError
+from colorize_cli.models.config import AB_HEADS
 from colorize_cli.training.config import (
     AUGMENTS,
     GAN_MODES,
@@ -29,6 +30,8 @@ _VALUE_OPTIONS = [
     ("--dropout", "dropout", float, "unet: dropout of the inner decoder blocks (seed 0.5)."),
     ("--width-mult", "width_mult", float, "mobilenet_unet: encoder width (pretrained needs 1.0)."),
     ("--decoder-channels", "decoder_channels", str, "mobilenet_unet: 5 comma-separated decoder widths (1/16 .. 1/1), or 4 to stop at 1/2."),
+    ("--ab-head", "ab_head", click.Choice(AB_HEADS), "mobilenet_unet: regression (Tanh ab) or classification (quantized ab, annealed mean)."),
+    ("--anneal-t", "anneal_t", float, "classification head: the annealed mean's temperature (1: mean; lower: more vivid)."),
     ("--disc-filters", "disc_filters", int, "PatchGAN base filters (seed 64)."),
     ("--disc-n-down", "disc_n_down", int, "PatchGAN downsamplings (seed 3)."),
     ("--crop-size", "crop_size", int, "Training crop size = the model's train_size (default 128, seed 256)."),

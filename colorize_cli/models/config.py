@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ARCHITECTURES = ("mobilenet_unet", "unet")
+AB_HEADS = ("regression", "classification")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,12 @@ class GeneratorConfig:
         chroma_gain: the factor the pipeline scales the predicted a*b* by before the join (1: as
             predicted). A regression model hedges towards gray where it is unsure; like
             ``infer_size`` this is chosen on validation figures when a model is bundled.
+        ab_head: ``mobilenet_unet`` only: ``"regression"`` (a Tanh predicts ab) or
+            ``"classification"`` (a 1x1 convolution predicts a distribution over the quantized
+            in-gamut ab colours of :mod:`colorize_cli.models.ab_classes`, decoded inside the network
+            by its annealed mean, so the output is ab as for regression).
+        anneal_t: the classification head's temperature (1: the distribution's mean; towards 0: its
+            mode). Like ``chroma_gain``, chosen on validation figures when a model is bundled.
     """
 
     arch: str = "mobilenet_unet"
@@ -39,10 +46,18 @@ class GeneratorConfig:
     width_mult: float = 1.0
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
     chroma_gain: float = 1.0
+    ab_head: str = "regression"
+    anneal_t: float = 0.38
 
     def __post_init__(self) -> None:
         if not 0.0 < self.chroma_gain <= 4.0:
             raise ValueError(f"chroma_gain must be in (0, 4], not {self.chroma_gain}")
+        if self.ab_head not in AB_HEADS:
+            raise ValueError(f"unknown ab head {self.ab_head!r}; choose from {', '.join(AB_HEADS)}")
+        if self.ab_head == "classification" and self.arch != "mobilenet_unet":
+            raise ValueError("the classification ab head exists for mobilenet_unet only")
+        if not 0.0 < self.anneal_t <= 4.0:
+            raise ValueError(f"anneal_t must be in (0, 4], not {self.anneal_t}")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
         if self.arch == "mobilenet_unet" and len(self.decoder_channels) not in (4, 5):
@@ -55,7 +70,7 @@ class GeneratorConfig:
 
     def network_shape(self) -> dict[str, Any]:
         """The fields that decide this architecture's layers and weights (not how it is trained or run)."""
-        per_arch = {"unet": ("num_filters", "n_down", "dropout"), "mobilenet_unet": ("width_mult", "decoder_channels")}
+        per_arch = {"unet": ("num_filters", "n_down", "dropout"), "mobilenet_unet": ("width_mult", "decoder_channels", "ab_head")}
         d = self.to_dict()
         return {k: d[k] for k in ("arch", "in_channels", "out_channels") + per_arch.get(self.arch, ())}
 

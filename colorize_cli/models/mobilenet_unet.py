@@ -10,6 +10,13 @@ With four ``decoder_channels`` instead of five the decoder stops at 1/2 resoluti
 predicts ab there and a bilinear x2 upsampling brings it to the input's size. The full-resolution
 level is a third of the network's work (two 3x3 convolutions at the input's size), and the ab map
 is upsampled several times more by the pipeline anyway (Zhang et al. predict ab at 1/4).
+
+With ``ab_head="classification"`` the head is a 1x1 convolution to Q logits per pixel (Q quantized
+in-gamut ab colours, :mod:`colorize_cli.models.ab_classes`) and the network decodes them itself by
+their annealed mean, so callers (pipeline, ONNX export) see the same ab output either way::
+
+    features (d[-1], H/2, W/2) --1x1 conv--> logits (Q, H/2, W/2)
+        --softmax(logits / T)--> p (Q, H/2, W/2) --sum_q p_q * centre_q--> ab (2, H/2, W/2)
 """
 
 from __future__ import annotations
@@ -78,7 +85,16 @@ class MobileNetUNet(nn.Module):
         self.up1 = _UpBlock(d[2], skip_channels[0], d[3])  # -> 1/2
         # -> 1/1, fused with L itself; without it (4 widths) the head works at 1/2.
         self.up0 = _UpBlock(d[3], config.in_channels, d[4]) if len(d) == 5 else None
-        self.head = nn.Conv2d(d[-1], config.out_channels, 3, padding=1)
+        self.classify = config.ab_head == "classification"
+        if self.classify:
+            from colorize_cli.models import ab_classes
+
+            centres = torch.from_numpy(ab_classes.bin_centres()) / ab_classes.AB_RANGE  # normalized ab
+            self.register_buffer("ab_centres", centres)  # (Q, 2): the checkpoint says what its classes mean
+            # 1x1: a 3x3 convolution to Q channels at half size would cost ~2/3 of the whole network.
+            self.head = nn.Conv2d(d[-1], len(centres), 1)
+        else:
+            self.head = nn.Conv2d(d[-1], config.out_channels, 3, padding=1)
         self.out = nn.Tanh()
 
     @staticmethod
@@ -101,7 +117,23 @@ class MobileNetUNet(nn.Module):
         """
         return [*self.stages[1:], self.up4, self.up3, self.up2, self.up1, self.head]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def annealed_mean(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(N, Q, h, w)`` logits -> ``(N, 2, h, w)`` normalized ab, the mean of softmax(logits / T).
+
+        In float32 whatever the logits' type: a bfloat16 softmax over Q classes loses the small
+        probabilities whose sum moves the mean.
+        """
+        p = torch.softmax(logits.float() / self.config.anneal_t, dim=1)
+        return torch.einsum("nqhw,qc->nchw", p, self.ab_centres)
+
+    def forward(self, x: torch.Tensor, return_logits: bool = False):
+        """Normalized ab ``(N, 2, H, W)`` for normalized L ``(N, 1, H, W)``.
+
+        ``return_logits`` (classification head, training): ``(ab, logits)``, the logits
+        ``(N, Q, h, w)`` at the head's resolution (H/2 x W/2 with four decoder levels).
+        """
+        if return_logits and not self.classify:
+            raise ValueError("return_logits needs the classification ab head")
         skips = []
         h = x
         for stage in self.stages:
@@ -112,10 +144,12 @@ class MobileNetUNet(nn.Module):
         h = self.up3(h, s3)
         h = self.up2(h, s2)
         h = self.up1(h, s1)
-        if self.up0 is None:
-            # Upsampling the 2-channel result, not 32 features: the cheap place to do it. Tanh
-            # first, so the bilinear mix of values in [-1, 1] stays in [-1, 1].
-            h = self.out(self.head(h))
-            return F.interpolate(h, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        h = self.up0(h, x)
-        return self.out(self.head(h))
+        if self.up0 is not None:
+            h = self.up0(h, x)
+        logits = self.head(h)
+        # Tanh or the annealed mean before any upsampling: the bilinear mix of values in [-1, 1]
+        # stays in [-1, 1], and upsampling 2 channels is the cheap place to do it (not 32 or Q).
+        ab = self.annealed_mean(logits) if self.classify else self.out(logits)
+        if ab.shape[-2:] != x.shape[-2:]:
+            ab = F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return (ab, logits) if return_logits else ab

@@ -25,7 +25,7 @@ SPLIT_ALIASES = {"seed": "random"}
 GAN_MODES = ("vanilla", "lsgan")
 AUGMENTS = ("resize", "crop")
 # The generator's fields a training option may set (``train_size`` follows ``crop_size``).
-GENERATOR_FIELDS = ("arch", "num_filters", "n_down", "dropout", "width_mult", "decoder_channels")
+GENERATOR_FIELDS = ("arch", "num_filters", "n_down", "dropout", "width_mult", "decoder_channels", "ab_head", "anneal_t")
 DEFAULT_GENERATOR = GeneratorConfig(arch="mobilenet_unet", train_size=128, width_mult=1.0, decoder_channels=(256, 128, 64, 32))
 
 
@@ -53,8 +53,10 @@ class TrainConfig:
       JPEG); the a*b* target is never degraded;
     * ``encoder_lr_mult`` 0 freezes the pretrained encoder (weights and BatchNorm statistics):
       its ImageNet features then stay as general as ImageNet made them;
-    * ``l1_rebalance`` < 1 weights each pixel's L1 by the rarity of its true colour (Zhang et
-      al. 2016's class rebalancing, their lambda; 0.5 is theirs, 1 is the plain L1);
+    * ``l1_rebalance`` < 1 weights each pixel's L1 (or, for a classification ab head, its
+      cross-entropy) by the rarity of its true colour (Zhang et al. 2016's class rebalancing,
+      their lambda; 0.5 is theirs, 1 is none); with a classification head ``lambda_l1`` weighs
+      the cross-entropy;
     * ``feature_weight`` > 0 adds that times the L1 distance between frozen ImageNet MobileNetV2
       features of the predicted and the true colour photo (both composed with the true L*);
     * ``ema_decay`` > 0 keeps an exponential moving average of the generator's weights; it is what

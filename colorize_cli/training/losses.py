@@ -29,8 +29,7 @@ class GANLoss(nn.Module):
 # 10, the empirical distribution smoothed with a Gaussian of sigma 5, mixed with a uniform one by
 # lambda = 0.5, inverted; here normalized so the mean weight over the data is 1 (so lambda_l1
 # keeps its meaning against the GAN term).
-AB_BIN = 10.0
-AB_RANGE = 110.0
+from colorize_cli.models.ab_classes import AB_BIN, AB_RANGE  # noqa: E402  (the one grid)
 
 
 class ColourRebalancedL1(nn.Module):
@@ -71,6 +70,41 @@ def rebalance_weights(ab_samples: torch.Tensor, mix: float = 0.5, sigma: float =
     w = 1.0 / ((1.0 - mix) * p + mix / (bins * bins))
     w = w / (p_data * w).sum()  # mean weight 1 over the data: the loss keeps the plain L1's scale
     return w.float()
+
+
+class SoftClassLoss(nn.Module):
+    """Zhang et al.'s multinomial cross-entropy for the classification ab head.
+
+    Each true ab is encoded softly over its ``k`` nearest class centres (Gaussian weights of
+    ``sigma`` Lab units: neighbouring colours are nearly right, not wrong), the true ab first
+    brought to the logits' resolution by area averaging; each pixel's cross-entropy is weighted by
+    the rarity of its colour (``weights``: a :func:`rebalance_weights` table, or None).
+    """
+
+    def __init__(self, centres: torch.Tensor, weights: torch.Tensor | None = None, k: int = 5, sigma: float = 5.0):
+        super().__init__()
+        self.register_buffer("centres", centres.float() * AB_RANGE)  # (Q, 2) Lab units
+        self.rebalance = ColourRebalancedL1(weights) if weights is not None else None
+        self.k, self.sigma = k, sigma
+
+    def soft_targets(self, ab_norm: torch.Tensor) -> torch.Tensor:
+        """``(N, 2, h, w)`` normalized ab -> ``(N, Q, h, w)`` class probabilities."""
+        n, _, h, w = ab_norm.shape
+        ab = ab_norm.permute(0, 2, 3, 1).reshape(-1, 2) * AB_RANGE
+        d2, idx = torch.cdist(ab, self.centres).topk(self.k, dim=1, largest=False)
+        wts = torch.softmax(-(d2**2) / (2 * self.sigma**2), dim=1)
+        t = torch.zeros(ab.shape[0], len(self.centres), device=ab.device, dtype=wts.dtype)
+        t.scatter_(1, idx, wts)
+        return t.view(n, h, w, -1).permute(0, 3, 1, 2)
+
+    def forward(self, logits: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
+        ab_small = nn.functional.adaptive_avg_pool2d(ab_norm, logits.shape[-2:])
+        with torch.no_grad():
+            target = self.soft_targets(ab_small)
+        ce = -(target * torch.log_softmax(logits.float(), dim=1)).sum(1, keepdim=True)
+        if self.rebalance is not None:
+            ce = ce * self.rebalance.pixel_weights(ab_small)
+        return ce.mean()
 
 
 # A feature ("perceptual") loss through a frozen ImageNet network compares what the colours mean

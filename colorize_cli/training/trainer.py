@@ -36,7 +36,7 @@ from colorize_cli.training.distributed import DistInfo, any_flag, barrier, init_
 from colorize_cli.training.lab_torch import model_outputs_to_rgb, rgb_to_model_inputs
 from colorize_cli.training.losses import GANLoss
 
-LOSS_NAMES = ("loss_D_fake", "loss_D_real", "loss_D", "loss_G_GAN", "loss_G_L1", "loss_G")
+LOSS_NAMES = ("loss_D_fake", "loss_D_real", "loss_D", "loss_G_GAN", "loss_G_L1", "loss_G_CE", "loss_G")
 WEIGHTS_HINT = (
     "the default preset initializes its encoder from torchvision's ImageNet MobileNetV2 weights "
     "(mobilenet_v2-b0353104.pth), which are not in the torch hub cache and cannot be downloaded. "
@@ -269,10 +269,15 @@ class Trainer:
             self.G = torch.compile(self.G)
         self.gan_loss = GANLoss(cfg.gan_mode).to(self.device)
         self.l1 = nn.L1Loss()
-        if cfg.l1_rebalance < 1.0:
-            from colorize_cli.training.losses import ColourRebalancedL1, rebalance_weights
+        self.class_loss = None
+        if cfg.l1_rebalance < 1.0 or self.gcfg.ab_head == "classification":
+            from colorize_cli.training.losses import ColourRebalancedL1, SoftClassLoss, rebalance_weights
 
-            self.l1 = ColourRebalancedL1(rebalance_weights(self._ab_samples(), cfg.l1_rebalance)).to(self.device)
+            table = rebalance_weights(self._ab_samples(), cfg.l1_rebalance) if cfg.l1_rebalance < 1.0 else None
+            if self.gcfg.ab_head == "classification":
+                self.class_loss = SoftClassLoss(G.ab_centres.cpu(), table).to(self.device)
+            else:
+                self.l1 = ColourRebalancedL1(table).to(self.device)
         self.feature_loss = None
         if cfg.feature_weight > 0:
             from colorize_cli.training.losses import imagenet_feature_loss
@@ -326,6 +331,13 @@ class Trainer:
                 f"generator initialized from {path}: encoder and {len(mine)} decoder levels "
                 f"(the file has {len(file_dc)}); new head"
             )
+            return
+        if diff == ["ab_head"]:  # the same network with another head: all but the head
+            state = {k: v for k, v in ckpt["generator"].items() if not k.startswith("head.")}
+            missing, unexpected = G.load_state_dict(state, strict=False)
+            if unexpected or any(not k.startswith(("head.", "ab_centres")) for k in missing):
+                raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
+            self.log(f"generator initialized from {path}: encoder and decoder; new {ours['ab_head']} head")
             return
         detail = ", ".join(f"{k}: file {theirs.get(k)!r}, run {ours.get(k)!r}" for k in diff)
         raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
@@ -456,7 +468,10 @@ class Trainer:
         if self.frozen_encoder:
             self.G_raw.stages.eval()  # frozen: ImageNet's BatchNorm statistics, not this batch's
         with self._autocast():
-            fake = self.G(L)
+            if self.class_loss is not None:
+                fake, logits = self.G(L, return_logits=True)
+            else:
+                fake = self.G(L)
         out: dict[str, float] = {}
         if gan:
             self.D.train()
@@ -475,7 +490,11 @@ class Trainer:
             out.update(loss_D_fake=loss_D_fake.item(), loss_D_real=loss_D_real.item(), loss_D=loss_D.item())
         self.opt_G.zero_grad(set_to_none=True)
         with self._autocast():
-            loss_G_L1 = self.l1(fake.float(), ab) * cfg.lambda_l1
+            if self.class_loss is not None:
+                # lambda_l1 weighs the cross-entropy here (about 100x smaller than L1 on normalized ab)
+                loss_G_L1 = self.class_loss(logits, ab) * cfg.lambda_l1
+            else:
+                loss_G_L1 = self.l1(fake.float(), ab) * cfg.lambda_l1
             loss_G = loss_G_L1
             if gan:
                 loss_G_GAN = self.gan_loss(self.D_raw(fake_image), True)  # D frozen, no DDP sync needed
@@ -494,7 +513,7 @@ class Trainer:
             out["loss_G_GAN"] = loss_G_GAN.item()
         if self.feature_loss is not None:
             out["loss_G_feat"] = loss_G_feat.item()
-        out.update(loss_G_L1=loss_G_L1.item(), loss_G=loss_G.item())
+        out.update({"loss_G_CE" if self.class_loss is not None else "loss_G_L1": loss_G_L1.item(), "loss_G": loss_G.item()})
         return out
 
     # --- validation --------------------------------------------------------------------------------
