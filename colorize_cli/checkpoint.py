@@ -125,11 +125,16 @@ def load_generator(path: str | os.PathLike, device: Any = "cpu"):
 
 
 def generator_only(
-    ckpt: dict[str, Any], *, source: str = "", infer_size: int | None = None, chroma_gain: float | None = None
+    ckpt: dict[str, Any],
+    *,
+    source: str = "",
+    infer_size: int | None = None,
+    chroma_gain: float | None = None,
+    anneal_t: float | None = None,
 ) -> dict[str, Any]:
     """A model file's dict from a training checkpoint: the generator alone, no resume state.
 
-    Keeps the config (``infer_size`` and ``chroma_gain`` replaced when given) and a short training summary in
+    Keeps the config (``infer_size``, ``chroma_gain`` and ``anneal_t`` replaced when given) and a short training summary in
     ``meta`` (epoch, step, resolved training config, last validation figures): about a quarter
     of a resumable checkpoint's size.
     """
@@ -138,6 +143,8 @@ def generator_only(
         config["infer_size"] = int(infer_size)
     if chroma_gain is not None:
         config["chroma_gain"] = float(chroma_gain)
+    if anneal_t is not None:
+        config["anneal_t"] = float(anneal_t)
     meta = {
         "source_checkpoint": source,
         "epoch": int(ckpt.get("epoch", 0)),

@@ -26,13 +26,14 @@ def main() -> None:
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--infer-size", type=int, required=True)
     ap.add_argument("--chroma-gain", type=float, default=None, help="a*b* scale applied before the join")
+    ap.add_argument("--anneal-t", type=float, default=None, help="classification head: the annealed mean's temperature")
     ap.add_argument("--verify-images", type=Path, default=None)
     ap.add_argument("--int8-calibration", type=Path, default=None)
     args = ap.parse_args()
 
     ckpt = generator_only(
         read_checkpoint(args.checkpoint), source=args.checkpoint.name, infer_size=args.infer_size,
-        chroma_gain=args.chroma_gain,
+        chroma_gain=args.chroma_gain, anneal_t=args.anneal_t,
     )
     build_generator(GeneratorConfig.from_dict(ckpt["generator_config"])).load_state_dict(ckpt["generator"])  # they fit
     ASSETS.mkdir(parents=True, exist_ok=True)

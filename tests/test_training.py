@@ -388,6 +388,15 @@ def test_a_classification_run_trains_its_head_and_starts_from_a_regression_model
     got, want = _params(tr.G_raw), _params(src)
     assert all(torch.equal(got[k], want[k]) for k in want if not k.startswith("head."))
     assert got["head.weight"].shape[0] == len(tr.G_raw.ab_centres)
+    # The fresh head starts at the training photos' colour distribution: its likeliest class is
+    # their commonest colour.
+    from colorize_cli.models import ab_classes
+
+    ab = np.concatenate([lab.rgb_to_lab(np.asarray(Image.open(p).convert("RGB"), np.float32) / 255)[..., 1:]
+                         .reshape(-1, 2) for p in tr.train_paths])
+    cells, counts = np.unique(ab_classes.cell_index(ab), return_counts=True)
+    commonest = ab_classes.in_gamut_cells().index(int(cells[counts.argmax()]))
+    assert int(got["head.bias"].argmax()) == commonest
     rgb = next(iter(tr.loader))
     first = tr.train_step(rgb, gan=False)
     assert set(first) == {"loss_G_CE", "loss_G"}

@@ -44,7 +44,7 @@ _VALUE_OPTIONS = [
     ("--source-rem", "source_rem", int, "source split: see --source-mod (3)."),
     ("--val-size", "val_size", int, "Validation photos' centre-crop size (0: the crop size)."),
     ("--degrade-p", "degrade_p", float, "Share of training inputs aged like old prints (blur, tone, fading, grain, noise, JPEG); the colour target stays clean."),
-    ("--l1-rebalance", "l1_rebalance", float, "Weight each pixel's L1 by the rarity of its true colour (Zhang et al.'s lambda: 0.5 theirs, 1 plain L1)."),
+    ("--l1-rebalance", "l1_rebalance", float, "Weight each pixel's L1 (classification head: its cross-entropy) by the rarity of its true colour (Zhang et al.'s lambda: 0.5 theirs, 1 none)."),
     ("--feature-weight", "feature_weight", float, "Weight of a feature (perceptual) loss through frozen ImageNet MobileNetV2 features (0: off)."),
     ("--ema-decay", "ema_decay", float, "Exponential moving average of the generator's weights (0: off, e.g. 0.999)."),
     ("--val-fraction", "val_fraction", float, "random split: validation fraction (0.2)."),
