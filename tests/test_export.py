@@ -343,7 +343,8 @@ def test_a_classification_head_exports_and_verifies(tmp_path):
     torch.manual_seed(0)
     model = build_generator(cfg).eval()
     with torch.no_grad():
-        model.head.weight.mul_(30.0)  # confident logits: visible colour, so the parity check can fail
+        model.head.weight.mul_(30.0)  # visible colour, so the parity check can fail
+        model.class_head.weight.normal_(0.0, 0.5)  # and a learned part beside the anchor
     ckpt = tmp_path / "cls.pt"
     save_checkpoint(ckpt, make_checkpoint(model, cfg))
     out = tmp_path / "cls.onnx"

@@ -233,6 +233,13 @@ def test_the_classification_head_decodes_its_annealed_mean():
     ab, logits = model(x, return_logits=True)
     assert ab.shape == (2, 2, 64, 96) and logits.shape == (2, len(model.ab_centres), 32, 48)
     assert torch.allclose(model(x), ab)
+    # A fresh classification head adds nothing to its anchor: the regression estimate, sharpened.
+    regression = build_generator(GeneratorConfig(**{**CLASSIFYING.to_dict(), "ab_head": "regression"})).eval()
+    regression.load_state_dict(model.state_dict(), strict=False)
+    anchored = build_generator(GeneratorConfig(**{**CLASSIFYING.to_dict(), "anneal_t": 1.0})).eval()
+    anchored.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert (anchored(x) - regression(x)).abs().max() * 110 < 0.5
     # A distribution peaked on one class decodes to that class's colour, at any temperature.
     peaked = torch.full((1, len(model.ab_centres), 1, 1), -30.0)
     peaked[0, 17] = 30.0

@@ -11,12 +11,17 @@ predicts ab there and a bilinear x2 upsampling brings it to the input's size. Th
 level is a third of the network's work (two 3x3 convolutions at the input's size), and the ab map
 is upsampled several times more by the pipeline anyway (Zhang et al. predict ab at 1/4).
 
-With ``ab_head="classification"`` the head is a 1x1 convolution to Q logits per pixel (Q quantized
-in-gamut ab colours, :mod:`colorize_cli.models.ab_classes`) and the network decodes them itself by
-their annealed mean, so callers (pipeline, ONNX export) see the same ab output either way::
+With ``ab_head="classification"`` the network predicts Q logits per pixel (Q quantized in-gamut
+ab colours, :mod:`colorize_cli.models.ab_classes`) and decodes them itself by their annealed mean,
+so callers (pipeline, ONNX export) see the same ab output either way. The logits are *anchored* on
+the regression head's estimate: a Gaussian around it (``ANCHOR_SIGMA``) plus what a 1x1
+convolution adds, which starts at zero. So a classification model fine-tuned from a regression one
+starts exactly where that one was, and the cross-entropy only has to learn where a second colour is
+likely (a few hundred photos are far too few to learn the whole distribution from a flat start)::
 
-    features (d[-1], H/2, W/2) --1x1 conv--> logits (Q, H/2, W/2)
-        --softmax(logits / T)--> p (Q, H/2, W/2) --sum_q p_q * centre_q--> ab (2, H/2, W/2)
+    features (d[-1], H/2, W/2) --3x3 conv, Tanh--> ab_reg (2, H/2, W/2)
+    logits_q = -|centre_q - ab_reg|^2 / (2 ANCHOR_SIGMA^2) + (1x1 conv of the features)_q   (Q, H/2, W/2)
+        --softmax(logits / T)--> p --sum_q p_q * centre_q--> ab (2, H/2, W/2)
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from colorize_cli.models.mobilenetv2 import imagenet_features_state, mobilenet_v
 # Indices into MobileNetV2's ``features`` after which the feature map is taken as a
 # skip connection, and its channel count at width_mult=1. Stage ends: 1/2, 1/4, 1/8, 1/16, 1/32.
 _STAGE_ENDS = (1, 3, 6, 13, 17)
+# The anchor's width in a*b* units: one grid cell, so the anchor alone is a sharp copy of the
+# regression estimate and the learned part decides how far the distribution spreads.
+ANCHOR_SIGMA = 10.0
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -85,17 +93,19 @@ class MobileNetUNet(nn.Module):
         self.up1 = _UpBlock(d[2], skip_channels[0], d[3])  # -> 1/2
         # -> 1/1, fused with L itself; without it (4 widths) the head works at 1/2.
         self.up0 = _UpBlock(d[3], config.in_channels, d[4]) if len(d) == 5 else None
+        self.head = nn.Conv2d(d[-1], config.out_channels, 3, padding=1)
+        self.out = nn.Tanh()
         self.classify = config.ab_head == "classification"
         if self.classify:
             from colorize_cli.models import ab_classes
 
             centres = torch.from_numpy(ab_classes.bin_centres()) / ab_classes.AB_RANGE  # normalized ab
             self.register_buffer("ab_centres", centres)  # (Q, 2): the checkpoint says what its classes mean
+            self.anchor_scale = (ab_classes.AB_RANGE / ANCHOR_SIGMA) ** 2 / 2
             # 1x1: a 3x3 convolution to Q channels at half size would cost ~2/3 of the whole network.
-            self.head = nn.Conv2d(d[-1], len(centres), 1)
-        else:
-            self.head = nn.Conv2d(d[-1], config.out_channels, 3, padding=1)
-        self.out = nn.Tanh()
+            self.class_head = nn.Conv2d(d[-1], len(centres), 1)
+            nn.init.zeros_(self.class_head.weight)
+            nn.init.zeros_(self.class_head.bias)
 
     @staticmethod
     def _out_channels(stage: nn.Sequential) -> int:
@@ -115,7 +125,16 @@ class MobileNetUNet(nn.Module):
         chroma within 0.1%. The first stage costs little to keep: the network runs 2.2-2.8x faster
         either way (AMX, benchmarks/RESULTS.md).
         """
-        return [*self.stages[1:], self.up4, self.up3, self.up2, self.up1, self.head]
+        return [*self.stages[1:], self.up4, self.up3, self.up2, self.up1, self.head] + (
+            [self.class_head] if self.classify else []
+        )
+
+    def class_logits(self, features: torch.Tensor, ab_reg: torch.Tensor) -> torch.Tensor:
+        """``(N, Q, h, w)`` logits: the Gaussian anchor around ``ab_reg`` ``(N, 2, h, w)`` plus the
+        1x1 convolution of ``features``."""
+        c = self.ab_centres.to(ab_reg.dtype)
+        d2 = (ab_reg.unsqueeze(1) - c.view(1, -1, 2, 1, 1)).square().sum(2)  # (N, Q, h, w)
+        return self.class_head(features).float() - d2.float() * self.anchor_scale
 
     def annealed_mean(self, logits: torch.Tensor) -> torch.Tensor:
         """``(N, Q, h, w)`` logits -> ``(N, 2, h, w)`` normalized ab, the mean of softmax(logits / T).
@@ -146,10 +165,12 @@ class MobileNetUNet(nn.Module):
         h = self.up1(h, s1)
         if self.up0 is not None:
             h = self.up0(h, x)
-        logits = self.head(h)
+        ab = self.out(self.head(h))
+        logits = self.class_logits(h, ab) if self.classify else None
         # Tanh or the annealed mean before any upsampling: the bilinear mix of values in [-1, 1]
         # stays in [-1, 1], and upsampling 2 channels is the cheap place to do it (not 32 or Q).
-        ab = self.annealed_mean(logits) if self.classify else self.out(logits)
+        if logits is not None:
+            ab = self.annealed_mean(logits)
         if ab.shape[-2:] != x.shape[-2:]:
             ab = F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (ab, logits) if return_logits else ab

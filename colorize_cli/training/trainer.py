@@ -276,8 +276,6 @@ class Trainer:
             table = rebalance_weights(self._ab_samples(), cfg.l1_rebalance) if cfg.l1_rebalance < 1.0 else None
             if self.gcfg.ab_head == "classification":
                 self.class_loss = SoftClassLoss(G.ab_centres.cpu(), table).to(self.device)
-                if not self.resuming:
-                    self._start_head_at_the_prior(G)
             else:
                 self.l1 = ColourRebalancedL1(table).to(self.device)
         self.feature_loss = None
@@ -294,23 +292,6 @@ class Trainer:
             f"device {self.device}{', ' + str(self.amp_dtype).replace('torch.', '') if self.amp_dtype else ''}"
             f"{f', {self.dist.world_size} processes' if self.dist.enabled else ''}"
         )
-
-    def _start_head_at_the_prior(self, G: nn.Module) -> None:
-        """A fresh classification head starts by predicting the training photos' colour distribution
-        everywhere (bias = log prior, weights small): its first annealed mean is their typical,
-        mostly neutral colour. From a uniform start it is the centroid of the sRGB gamut, a colour
-        cast that a few hundred steps of cross-entropy are slow to remove."""
-        from colorize_cli.models import ab_classes
-
-        cells = torch.as_tensor(ab_classes.cell_index(self._ab_samples().numpy()))
-        index = {c: i for i, c in enumerate(ab_classes.in_gamut_cells())}
-        counts = torch.ones(len(index))  # add-one: no class starts impossible
-        for cell, n in zip(*torch.unique(cells, return_counts=True), strict=True):
-            if int(cell) in index:
-                counts[index[int(cell)]] += n
-        with torch.no_grad():
-            G.head.bias.copy_(torch.log(counts / counts.sum()).to(G.head.bias))
-            G.head.weight.mul_(0.1)
 
     def _ab_samples(self, per_photo: int = 4096) -> torch.Tensor:
         """True ab (Lab units) of pixels drawn from every training photo: the colour histogram
@@ -351,12 +332,13 @@ class Trainer:
                 f"(the file has {len(file_dc)}); new head"
             )
             return
-        if diff == ["ab_head"]:  # the same network with another head: all but the head
-            state = {k: v for k, v in ckpt["generator"].items() if not k.startswith("head.")}
-            missing, unexpected = G.load_state_dict(state, strict=False)
-            if unexpected or any(not k.startswith(("head.", "ab_centres")) for k in missing):
+        if diff == ["ab_head"] and ours["ab_head"] == "classification":
+            # A regression model: every weight, and a classification head that starts at zero on
+            # top of its regression estimate (the model's colours are the file's to begin with).
+            missing, unexpected = G.load_state_dict(ckpt["generator"], strict=False)
+            if unexpected or any(not k.startswith(("class_head.", "ab_centres")) for k in missing):
                 raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
-            self.log(f"generator initialized from {path}: encoder and decoder; new {ours['ab_head']} head")
+            self.log(f"generator initialized from {path}: all its weights; a classification head anchored on its ab")
             return
         detail = ", ".join(f"{k}: file {theirs.get(k)!r}, run {ours.get(k)!r}" for k in diff)
         raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
