@@ -406,3 +406,20 @@ def test_a_classification_run_trains_its_head_and_starts_from_a_regression_model
     assert "psnr" in summary["val"]
     model, config = load_generator(tmp_path / "run" / "checkpoints" / "last.pt")
     assert config.ab_head == "classification" and model(torch.zeros(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+
+
+def test_soft_class_loss_weighs_each_pixel_by_its_colours_rarity():
+    from colorize_cli.models import ab_classes
+    from colorize_cli.training.losses import SoftClassLoss
+
+    centres = torch.from_numpy(ab_classes.bin_centres()) / ab_classes.AB_RANGE
+    true = torch.tensor([[30.0, -40.0], [2.0, 3.0]]) / ab_classes.AB_RANGE  # a rare blue, a near-gray
+    weights = torch.ones(ab_classes.GRID, ab_classes.GRID)
+    a, b = np.floor((np.array([30.0, -40.0]) + ab_classes.AB_RANGE) / ab_classes.AB_BIN).astype(int)
+    weights[a, b] = 3.0
+    logits = torch.zeros(2, len(centres), 1, 1)
+    plain, weighted = SoftClassLoss(centres), SoftClassLoss(centres, weights)
+    for k in range(2):
+        one = true[k].view(1, 2, 1, 1)
+        ratio = weighted(logits[k : k + 1], one) / plain(logits[k : k + 1], one)
+        assert ratio == pytest.approx(3.0 if k == 0 else 1.0)
