@@ -222,7 +222,10 @@ def test_ab_classes_are_the_grid_cells_srgb_reaches():
     rng = np.random.default_rng(0)
     ab = lab.rgb_to_lab(rng.random((4096, 1, 3), dtype=np.float32)).reshape(-1, 3)[:, 1:]
     assert set(ab_classes.cell_index(ab).tolist()) <= set(ab_classes.in_gamut_cells())
-    assert (0, 0) not in {tuple(c) for c in centres}  # cells are centred between grid lines
+    assert np.all(np.mod(centres, ab_classes.AB_BIN) == ab_classes.AB_BIN / 2)  # each cell's middle
+    # Out-of-range ab falls in the edge cells, as integer indices.
+    edge = ab_classes.cell_index(np.array([[-130.0, -130.0], [130.0, 130.0]], np.float32))
+    assert edge.dtype.kind == "i" and edge.tolist() == [0, ab_classes.GRID * ab_classes.GRID - 1]
     gray = ab_classes.cell_index(np.zeros((1, 2), np.float32))[0]
     assert gray in ab_classes.in_gamut_cells()
 
@@ -251,6 +254,8 @@ def test_the_classification_head_decodes_its_annealed_mean():
     cold = build_generator(CLASSIFYING.__class__(**{**CLASSIFYING.to_dict(), "anneal_t": 0.2})).annealed_mean(two)
     c3, c200 = model.ab_centres[3], model.ab_centres[200]
     assert (cold[0, :, 0, 0] - c200).norm() < (warm[0, :, 0, 0] - c200).norm() < (c3 - c200).norm()
+    p200 = 1 / (1 + torch.exp(torch.tensor(-0.2 / 0.2)))  # softmax of (1.0, 1.2) / T at T = 0.2
+    assert torch.allclose(cold[0, :, 0, 0], c3 + p200 * (c200 - c3), atol=1e-4)
     ab.mean().backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 

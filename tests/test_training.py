@@ -423,3 +423,30 @@ def test_soft_class_loss_weighs_each_pixel_by_its_colours_rarity():
         one = true[k].view(1, 2, 1, 1)
         ratio = weighted(logits[k : k + 1], one) / plain(logits[k : k + 1], one)
         assert ratio == pytest.approx(3.0 if k == 0 else 1.0)
+
+
+def test_soft_class_targets_are_gaussian_weights_and_the_loss_is_a_cross_entropy():
+    from colorize_cli.models import ab_classes
+    from colorize_cli.training.losses import SoftClassLoss
+
+    centres = torch.from_numpy(ab_classes.bin_centres()) / ab_classes.AB_RANGE
+    loss = SoftClassLoss(centres)  # sigma 5
+    true = torch.tensor([[13.0, 27.0]])  # Lab units; nearest centres at distances from the grid
+    t = loss.soft_targets((true / ab_classes.AB_RANGE).view(1, 2, 1, 1))[0, :, 0, 0]
+    d = torch.cdist(true, centres * ab_classes.AB_RANGE)[0]
+    picked = t > 0
+    want = torch.softmax(-(d[picked] ** 2) / (2 * 5.0**2), 0)
+    assert torch.allclose(t[picked], want, atol=1e-5)
+    # Zero logits: the cross-entropy of any soft target is log Q, and a batch's loss is its pixels' mean.
+    q = len(centres)
+    two = (torch.tensor([[30.0, -40.0], [2.0, 3.0]]) / ab_classes.AB_RANGE).t().reshape(1, 2, 1, 2)
+    zero = torch.zeros(1, q, 1, 2)
+    assert loss(zero, two) == pytest.approx(float(np.log(q)), rel=1e-5)
+    weights = torch.ones(ab_classes.GRID, ab_classes.GRID)
+    weights[14, 7] = 3.0  # the cell of (30, -40)
+    weighted = SoftClassLoss(centres, weights)
+    pixels = two.permute(3, 1, 2, 0)  # (2, 2, 1, 1): the rare blue, then the near-gray, as a batch
+    logits = torch.zeros(2, q, 1, 1)
+    logits[1, int(torch.cdist(pixels[1, :, 0, 0].view(1, 2), centres).argmin())] = 4.0
+    each = [float(loss(logits[k : k + 1], pixels[k : k + 1])) for k in range(2)]
+    assert weighted(logits, pixels) == pytest.approx((3.0 * each[0] + each[1]) / 2, rel=1e-5)
