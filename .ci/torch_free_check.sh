@@ -49,6 +49,8 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 step "pip install $ROOT (core only)"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check ${PIP_ARGS:-} "$ROOT" || fail "pip install"
+"$VENV/bin/python" -c "from colorize_cli import lab_kernel as k; assert k.available(), k.describe()" \
+    || fail "the compiled compose was not built by pip install"
 PY=$VENV/bin/python
 "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
     || fail "torch got installed into the core environment"

@@ -71,8 +71,8 @@ def main() -> None:
     sets = args.sets.split(",")
     for name in sets:
         make_set(work / "in", name)
-    # Warm-up, untimed: each tree's numba cache (a first compile takes seconds; 40 photos use the
-    # compiled compose in both trees) and the OS file cache, twice over.
+    # Warm-up, untimed: the OS file cache and any cache a tree keeps (numba's, in trees that used
+    # it: a first compile takes seconds), twice over.
     for _ in range(2):
         for _, tree in trees:
             run_once(tree, make_set(work / "in", "40"), work / "warm", "onnx")

@@ -4,7 +4,7 @@
 
 Stages: decode (Pillow), L* extraction, resize to the network input, model forward (ONNX Runtime and
 PyTorch, batch 1 and the best batch of 1/2/4/8, one thread), compose (ab upsample + Lab->sRGB with
-the original L*; the compiled path when numba is installed, the numpy path printed beside it), encode
+the original L*; the compiled path where it is built, the numpy path printed beside it), encode
 (JPEG write). With every stage single-threaded, the pipeline's ideal
 throughput on C cores is C / (sum of stage seconds per image): the bound the end-to-end run
 (bench_cli.py) is compared against.
@@ -35,8 +35,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+    from colorize_cli import lab_kernel
     from colorize_cli.backends import open_backend
-    from colorize_cli.compose_choice import CompiledKernel
     from colorize_cli.imagefile import decode_image, write_image
     from colorize_cli.pipeline import compose, network_input
 
@@ -83,19 +83,15 @@ def main() -> None:
                 be.predict(batch)
             forward[(name, bs)] = (time.perf_counter() - t) / (reps * bs)
     abs_ = [onnx.predict(x[None])[0] for x in xs]
-    # The numpy path (small runs; a run whose compiled-compose warm-up outlasts its wait), then the
-    # compiled one (numba), which a run of enough pixels uses: the bound counts the faster.
+    # The compiled compose (what a run uses where it is built), and the numpy path beside it.
     idx = list(range(len(decoded)))
-    other["compose, numpy path"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i]), idx)
-    kernel = CompiledKernel()
-    kernel.start()
-    kernel = kernel.wait()
+    other["compose, numpy path"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i], compiled=False), idx)
     stages["compose"] = other["compose, numpy path"]
-    if kernel is not None:
-        stages["compose"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i], kernel=kernel), idx)
+    if lab_kernel.available():
+        stages["compose"] = per_image(lambda i: compose(decoded[i].lightness, abs_[i], compiled=True), idx)
         if decoded[0].gray8 is not None:
             other["compose from a float L* plane"] = per_image(
-                lambda i: compose(decoded[i].L, abs_[i], kernel=kernel), idx
+                lambda i: compose(decoded[i].L, abs_[i], compiled=True), idx
             )
     pixels = compose(decoded[0].lightness, abs_[0])
     stages["encode"] = per_image(lambda i: write_image(work / f"o{i}.jpg", pixels), list(range(len(files))))

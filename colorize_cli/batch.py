@@ -15,7 +15,6 @@ from pathlib import Path
 
 from colorize_cli import backends
 from colorize_cli.backends import Backend
-from colorize_cli.compose_choice import ComposeChoice
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import clean_orphan_temps
 from colorize_cli.jobs import Job, needs_output, plan_jobs, shard_jobs
@@ -30,7 +29,6 @@ class BatchPlan:
     warnings: list[str]
     out_dir: Path
     todo: int  # photos to colorize (the others' outputs exist and are skipped)
-    compose: ComposeChoice
 
 
 def plan_batch(
@@ -51,9 +49,8 @@ def plan_batch(
     jobs, warnings = plan_jobs(inputs, out_dir, recursive=recursive, fmt=fmt, listed=listed)
     if shard is not None:
         jobs = shard_jobs(jobs, *shard)
-    todo = [job.source for job in jobs if needs_output(job, options.overwrite)]
-    compose = ComposeChoice.for_sources(todo, min_pixels=options.compiled_compose_min_pixels)
-    return BatchPlan(jobs, list(warnings), Path(out_dir), len(todo), compose)
+    todo = sum(1 for job in jobs if needs_output(job, options.overwrite))
+    return BatchPlan(jobs, list(warnings), Path(out_dir), todo)
 
 
 def open_engine(
@@ -65,18 +62,10 @@ def open_engine(
     threads: int | None = None,
     precision: str = "auto",
 ) -> Backend:
-    """:func:`colorize_cli.backends.open_backend` with the thread count that suits ``plan``, and the
-    compiled compose (if the plan uses it) loading alongside."""
+    """:func:`colorize_cli.backends.open_backend` with the thread count that suits ``plan``."""
     if threads is None:
         threads = backends.engine_threads_for(plan.todo)
-    # ONNX Runtime builds its session with the GIL released: loading the compiled compose beside
-    # it is free. Torch's import holds the GIL and the import locks (both would slow each other
-    # down), so with torch it loads after the opening (benchmarks/RESULTS.md, item 24).
-    if backends.engine_for(backend, model, device=device, precision=precision) == "onnx":
-        plan.compose.start()
-    engine = backends.open_backend(backend, model, device=device, threads=threads, precision=precision)
-    plan.compose.start()  # a no-op when it started above
-    return engine
+    return backends.open_backend(backend, model, device=device, threads=threads, precision=precision)
 
 
 def run_batch(
@@ -93,7 +82,7 @@ def run_batch(
     except OSError as exc:
         raise UsageError(f"cannot create the output folder {plan.out_dir}: {exc.strerror or exc}") from None
     clean_orphan_temps(plan.out_dir)
-    return run_jobs(plan.jobs, engine, options, compose=plan.compose, on_result=on_result, on_start=on_start)
+    return run_jobs(plan.jobs, engine, options, on_result=on_result, on_start=on_start)
 
 
 class ReportWriter:

@@ -132,15 +132,13 @@ def exit_process(code: object, *, run_complete: bool = False) -> NoReturn:
 
     Ending the interpreter normally tears down every module and then the engines' libraries (C++
     static destructors, thread pools): ~0.4 s with torch loaded (``python -c "import torch"``
-    1.48 s, 1.09 s when it ends with ``os._exit``), and 0.01-0.29 s (0.15 on average) with ONNX Runtime and the
-    compiled compose (numba, LLVM) after a 100-photo run (benchmarks/RESULTS.md). Once a colorize
+    1.48 s, 1.09 s when it ends with ``os._exit``), and 0.01-0.29 s (0.15 on average) with ONNX
+    Runtime after a 100-photo run (benchmarks/RESULTS.md). Once a colorize
     run has finished (every output written, fsynced and renamed into place, the report closed)
     that teardown has nothing left to do, so the process ends at once, after flushing stdout and
     stderr. So does a run whose worker threads are stuck (see :func:`_threads_left_stuck`). Every
     other case (other subcommands, errors, Ctrl-C) exits normally.
     """
-    if run_complete:
-        _let_the_kernel_cache_complete()
     if isinstance(code, int | None) and (run_complete or _threads_left_stuck()):
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:  # None when the stream was closed (``>&-``)
@@ -148,19 +146,6 @@ def exit_process(code: object, *, run_complete: bool = False) -> NoReturn:
                     stream.flush()
         os._exit(code or 0)
     sys.exit(code)
-
-
-# How long a finished run waits, at most, for a compiled-compose load still in progress.
-_KERNEL_CACHE_WAIT_S = 30.0
-
-
-def _let_the_kernel_cache_complete() -> None:
-    """A first run after an install compiles the compiled compose in the background (seconds per
-    input type; numba caches each on disk as it is done). Ending the process mid-compile would
-    leave the cache incomplete and every later run compiling again, so a finished run lets it end."""
-    module = sys.modules.get("colorize_cli.compose_choice")
-    if module is not None:
-        module.PROCESS_KERNEL.wait(_KERNEL_CACHE_WAIT_S)
 
 
 def _threads_left_stuck(grace_s: float = 1.0) -> bool:

@@ -10,13 +10,12 @@ L*, which is never resampled, so the output's L* is the input's (up to 8/16-bit 
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from colorize_cli import lab, srgb_fast
+from colorize_cli import lab, lab_kernel, srgb_fast
 
 if TYPE_CHECKING:  # pragma: no cover
     from colorize_cli.backends import Backend
@@ -134,7 +133,7 @@ def compose(
     alpha: np.ndarray | None = None,
     bit_depth: int = 8,
     chroma_gain: float = 1.0,
-    kernel: ModuleType | None = None,
+    compiled: bool | None = None,
 ) -> np.ndarray:
     """Join full-resolution L* with the network's small ab into sRGB pixels.
 
@@ -145,9 +144,9 @@ def compose(
         alpha: optional ``(H, W)`` uint8/uint16 alpha, appended as a 4th channel.
         bit_depth: 8 -> uint8 output, 16 -> uint16 output.
         chroma_gain: a*b* are scaled by this before the join (the model's ``chroma_gain``).
-        kernel: the compiled compose (:mod:`colorize_cli.lab_kernel`) for 8-bit output, from
-            :meth:`colorize_cli.compose_choice.ComposeChoice.kernel`; None: the numpy path.
-            Both give the same pixels.
+        compiled: 8-bit output through the compiled compose (:mod:`colorize_cli.lab_kernel`):
+            None when it is available, True always (RuntimeError where it is not built), False
+            never (the numpy path). Both give the same pixels.
 
     Returns:
         ``(H, W, 3)`` or ``(H, W, 4)`` uint8/uint16 sRGB.
@@ -159,8 +158,10 @@ def compose(
     ab_scaled = lab.denormalize_ab(ab_small)
     if chroma_gain != 1.0:
         ab_scaled = ab_scaled * np.float32(chroma_gain)
-    if kernel is not None and dtype == np.uint8:
-        kernel.compose8(L, *_bilinear_plan(ab_scaled, height, width), out)
+    if compiled is None:
+        compiled = lab_kernel.available()
+    if compiled and dtype == np.uint8:
+        lab_kernel.compose8(L, *_bilinear_plan(ab_scaled, height, width), out)
     elif dtype == np.uint8:
         rows = max(1, _BLOCK_PIXELS // max(width, 1))
         writer = srgb_fast.Srgb8Writer(out.reshape(-1, channels)[:, :3], rows * width)
@@ -189,12 +190,12 @@ def colorize_array(
     alpha: np.ndarray | None = None,
     bit_depth: int = 8,
     saturation: float = 1.0,
-    kernel: ModuleType | None = None,
+    compiled: bool | None = None,
 ) -> np.ndarray:
     """Colorize one full-resolution L* plane ``(H, W)`` (float32, [0, 100]; or uint8 gray codes) with ``backend``.
 
     Returns ``(H, W, 3|4)`` uint8 (or uint16 with ``bit_depth=16``) sRGB pixels. ``saturation``
-    scales the predicted a*b* (0 gray, 1 the model's colours, at most 2); ``kernel`` as for
+    scales the predicted a*b* (0 gray, 1 the model's colours, at most 2); ``compiled`` as for
     :func:`compose`.
     """
     if not 0.0 <= saturation <= 2.0:
@@ -203,4 +204,4 @@ def colorize_array(
     x = network_input(L, size, backend.config.stride)
     ab_small = backend.predict(x[None])[0]
     gain = getattr(backend.config, "chroma_gain", 1.0) * saturation
-    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=gain, kernel=kernel)
+    return compose(L, ab_small, alpha=alpha, bit_depth=bit_depth, chroma_gain=gain, compiled=compiled)

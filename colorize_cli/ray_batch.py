@@ -37,7 +37,6 @@ from types import ModuleType
 
 import numpy as np
 
-from colorize_cli.compose_choice import ComposeChoice
 from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import (
     TMP_PREFIX,
@@ -142,7 +141,7 @@ class ColorizeWorker:
     "stop_reason": [...]}``, one row per job.
     """
 
-    def __init__(self, engine: EngineSpec, options: RunOptions, compose: tuple[bool, str, tuple[str, ...]]) -> None:
+    def __init__(self, engine: EngineSpec, options: RunOptions) -> None:
         from PIL import Image
 
         from colorize_cli.backends import open_backend
@@ -153,9 +152,6 @@ class ColorizeWorker:
         self.backend = open_backend(engine.backend, engine.model, device=engine.device, threads=engine.threads,
                                     precision=engine.precision)
         self.options = options
-        compiled, reason, planes = compose
-        self.compose = ComposeChoice(compiled, reason, planes=planes)
-        self.compose.start()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from colorize_cli.runner import BatchEngine
@@ -164,7 +160,7 @@ class ColorizeWorker:
         jobs = [decode_job(line, absolute=True) for line in lines]
         planned = {job.output: decode_job(line) for job, line in zip(jobs, lines, strict=True)}  # paths as the user gave them
         results: list[FileResult] = []
-        summary = BatchEngine(self.backend, self.options, compose=self.compose, on_result=results.append).run(jobs)
+        summary = BatchEngine(self.backend, self.options, on_result=results.append).run(jobs)
         rows = []
         for result in map(self._retried, results):
             record, given = result.record(), planned[result.job.output]
@@ -298,12 +294,11 @@ def _pool_size(ray: ModuleType, opts: RayOptions) -> tuple[int, int]:
 
 def _split_done(
     plan: JobListPlan, options: RunOptions, report: Callable[[FileResult], None], block: int
-) -> tuple[int, list, array, array]:
+) -> tuple[int, array, array]:
     """Report existing outputs as skipped and write the rest to the to-do file.
 
-    Returns (jobs to do, a few of their sources, the byte offset and line count of each block of
-    ``block`` jobs in the file)."""
-    todo, sample, starts, sizes = 0, [], array("Q"), array("Q")
+    Returns (jobs to do, the byte offset and line count of each block of ``block`` jobs in the file)."""
+    todo, starts, sizes = 0, array("Q"), array("Q")
     with open(_todo_path(plan), "w", encoding="ascii") as fh:
         offset = 0
         for line in read_lines(plan.path):
@@ -317,9 +312,7 @@ def _split_done(
             sizes[-1] += 1
             offset += fh.write(line)
             todo += 1
-            if len(sample) < 3:
-                sample.append(job.source)
-    return todo, sample, starts, sizes
+    return todo, starts, sizes
 
 
 def run_on_ray(
@@ -347,24 +340,24 @@ def run_on_ray(
 
     try:
         clean_orphan_temps(plan.out_dir)
-        todo, sample, starts, sizes = _split_done(plan, options, report, ray_options.jobs_per_task)
+        todo, starts, sizes = _split_done(plan, options, report, ray_options.jobs_per_task)
         if todo:
             with _connected(ray, ray_options):
                 blocks = (starts, sizes)
-                _run_dataset(ray, plan, todo, sample, blocks, engine, options, ray_options, report, summary)
+                _run_dataset(ray, plan, blocks, engine, options, ray_options, report, summary)
     finally:
         discard_plan(plan)
         summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _run_dataset(ray, plan, todo, sample, blocks, engine, options, ray_options, report, summary) -> None:
+def _run_dataset(ray, plan, blocks, engine, options, ray_options, report, summary) -> None:
     """Run the to-do jobs on the cluster, stream their results into ``report``, sweep the nodes."""
     context = ray.data.DataContext.get_current()
     shown = context.enable_progress_bars
     context.enable_progress_bars = False  # the driver's own display shows progress
     try:
-        rows = _dataset(ray, plan, todo, sample, blocks, engine, options, ray_options).iter_rows()
+        rows = _dataset(ray, plan, blocks, engine, options, ray_options).iter_rows()
         interrupted = True
         try:
             _consume(rows, options, report, summary)
@@ -377,13 +370,11 @@ def _run_dataset(ray, plan, todo, sample, blocks, engine, options, ray_options, 
         context.enable_progress_bars = shown
 
 
-def _dataset(ray, plan, todo, sample, blocks, engine, options, ray_options):
+def _dataset(ray, plan, blocks, engine, options, ray_options):
     """jobs (blocks of the to-do file) -> map_batches(ColorizeWorker) on an autoscaling actor pool."""
     from colorize_cli.ray_source import JobListSource
 
     low, high = _pool_size(ray, ray_options)
-    # Each worker pays the compiled compose's start: decide for the photos one worker will do.
-    compose = ComposeChoice.for_sample(sample, todo / high, min_pixels=options.compiled_compose_min_pixels)
     if engine.threads is None:
         engine = EngineSpec(engine.backend, engine.model, engine.device, max(1, int(ray_options.cpus_per_worker)),
                             engine.precision)
@@ -391,7 +382,7 @@ def _dataset(ray, plan, todo, sample, blocks, engine, options, ray_options):
     jobs = ray.data.read_datasource(JobListSource(str(_todo_path(plan)), *blocks), num_cpus=0)
     return jobs.map_batches(
         ColorizeWorker,
-        fn_constructor_args=(engine, worker_options, (compose.compiled, compose.reason, compose.planes)),
+        fn_constructor_args=(engine, worker_options),
         batch_size=ray_options.jobs_per_task,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high),

@@ -19,7 +19,7 @@ import functools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,6 @@ from PIL import Image
 from colorize_cli import lab, metadata
 from colorize_cli._version import __version__
 from colorize_cli.backends import Backend, cpu_threads
-from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, ComposeChoice
 from colorize_cli.errors import ColorizeError, InputError
 from colorize_cli.fsutil import file_sha256, remove_live_temps
 from colorize_cli.imagefile import (
@@ -62,8 +61,6 @@ class RunOptions:
     workers: int | None = None
     model_calls: int | None = None  # model calls in flight at once (None: 2 on a CPU, 1 on a GPU)
     pixel_budget: int = 120_000_000  # decoded pixels in flight (about 1 GB of working memory)
-    # A run that composes at least this many pixels uses the compiled compose (ComposeChoice).
-    compiled_compose_min_pixels: int = DEFAULT_MIN_PIXELS
     saturation: float = 1.0  # a*b* scale before the join: 0 gray, 1 the model's colours, at most 2
     color_inputs: str = "colorize"  # a colour (or hand-tinted) input: "colorize", "skip" or "copy"
     fixity: bool = False  # SHA-256 of input, output and model in each result (the --report's)
@@ -257,8 +254,7 @@ class BatchEngine:
 
     One engine per run: build it, call :meth:`run` once. ``on_result`` gets each file's
     :class:`FileResult` once, in job order for the photos that reach the writers; ``on_start``
-    is called as each photo starts decoding. ``compose`` is the run's :class:`ComposeChoice`
-    (default: decided from the jobs in :meth:`run`).
+    is called as each photo starts decoding.
     """
 
     def __init__(
@@ -266,13 +262,11 @@ class BatchEngine:
         backend: Backend,
         options: RunOptions = RunOptions(),
         *,
-        compose: ComposeChoice | None = None,
         on_result: Callable[[FileResult], None] | None = None,
         on_start: Callable[[Job], None] | None = None,
     ) -> None:
         self.backend, self.options = backend, options
         self.on_result, self.on_start = on_result, on_start
-        self.compose_choice = compose
         self.size = options.size or backend.config.default_size
         # The model's own chroma gain (duck-typed configs may lack it) times the run's saturation.
         self.chroma_gain = getattr(backend.config, "chroma_gain", 1.0) * options.saturation
@@ -319,9 +313,6 @@ class BatchEngine:
         if self._ran:
             raise RuntimeError("a BatchEngine runs once; build a new one for the next run")
         self._ran = True
-        if self.compose_choice is None:
-            self.compose_choice = self.choose_compose(jobs)
-        self.compose_choice.start()
         t0 = time.perf_counter()
         self.decoding = _Stage("decode", self.workers)
         self.inferring = _Stage("infer", self.model_calls)
@@ -347,13 +338,6 @@ class BatchEngine:
         self.summary.seconds = time.perf_counter() - t0
         self.summary.stopped_early = self.stop.is_set()
         return self.summary
-
-    def choose_compose(self, jobs: Iterable[Job]) -> ComposeChoice:
-        """The run's compose: compiled when the photos still to do pay back its start."""
-        if not isinstance(jobs, Sequence):  # a stream of unknown length: no guess, the numpy path
-            return ComposeChoice.numpy("jobs given as a stream")
-        todo = [job.source for job in jobs if needs_output(job, self.options.overwrite)]
-        return ComposeChoice.for_sources(todo, min_pixels=self.options.compiled_compose_min_pixels)
 
     # --- the calling thread: moving work between the stages ---------------------------------------
     def _refill(self) -> None:
@@ -524,8 +508,7 @@ class BatchEngine:
                 raise InputError("not written: the run was stopped")
             d = item.decoded
             pixels = compose(
-                d.lightness, ab_small, alpha=d.alpha, bit_depth=d.bit_depth, chroma_gain=self.chroma_gain,
-                kernel=self.compose_choice.kernel(),
+                d.lightness, ab_small, alpha=d.alpha, bit_depth=d.bit_depth, chroma_gain=self.chroma_gain
             )
             item.job.output.parent.mkdir(parents=True, exist_ok=True)
             notes = list(d.notes)
@@ -583,9 +566,8 @@ def run_jobs(
     backend: Backend,
     options: RunOptions = RunOptions(),
     *,
-    compose: ComposeChoice | None = None,
     on_result: Callable[[FileResult], None] | None = None,
     on_start: Callable[[Job], None] | None = None,
 ) -> Summary:
     """Colorize ``jobs`` with ``backend``: one :class:`BatchEngine` run (see there)."""
-    return BatchEngine(backend, options, compose=compose, on_result=on_result, on_start=on_start).run(jobs)
+    return BatchEngine(backend, options, on_result=on_result, on_start=on_start).run(jobs)

@@ -239,13 +239,13 @@ def test_help_and_version():
     assert run(["--version"]).output.startswith("colorize-cli ")
 
 
-def test_version_does_not_import_torch_onnxruntime_or_numba():
+def test_version_does_not_import_torch_or_onnxruntime():
     code = (
         "import sys\n"
         "from colorize_cli.cli import main\n"
         "for args in (['--version'], ['--help']):\n"
         "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
-        "heavy = {'torch', 'onnxruntime', 'numba'} & set(sys.modules)\n"
+        "heavy = {'torch', 'onnxruntime'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -288,26 +288,6 @@ def test_exit_process_ends_at_once_only_after_a_finished_run(monkeypatch, finish
     except SystemExit as exc:
         ended.append(("exit", exc.code))
     assert ended[0] == want
-
-
-def test_a_finished_run_lets_a_compiled_compose_load_in_progress_complete(monkeypatch):
-    """Ending mid-compile would leave numba's cache incomplete and every later run compiling again."""
-    from colorize_cli import cli, compose_choice
-
-    waited = []
-
-    class Loading:
-        def wait(self, timeout=None):
-            waited.append(timeout)
-
-    monkeypatch.setattr(compose_choice, "PROCESS_KERNEL", Loading())
-    monkeypatch.setattr(cli.os, "_exit", lambda c: None)  # then exit_process falls through to sys.exit
-    with pytest.raises(SystemExit):
-        cli.exit_process(0, run_complete=True)
-    assert len(waited) == 1 and waited[0] > 0
-    with pytest.raises(SystemExit):
-        cli.exit_process(130)  # Ctrl-C and failures end without waiting
-    assert len(waited) == 1
 
 
 def test_only_a_completed_colorize_run_ends_with_run_complete(photo_dir, tmp_path, tiny_models):
@@ -467,26 +447,6 @@ def test_engine_for_names_the_engine_open_backend_opens(args, want, monkeypatch)
     for flag, value in zip(args[::2], args[1::2], strict=True):
         kwargs[flag.lstrip("-")] = value
     assert backends.engine_for(kwargs["backend"], kwargs["model"], precision=kwargs["precision"]) == want
-
-
-@pytest.mark.parametrize("model, warm_first", [("onnx", True), ("pt", False)])
-def test_compiled_compose_loads_beside_onnx_runtimes_opening_not_torchs(tmp_path, tiny_models, monkeypatch, model, warm_first):
-    import math
-
-    import colorize_cli.backends as backends
-    from colorize_cli.compose_choice import DEFAULT_MIN_PIXELS, CompiledKernel
-
-    src = tmp_path / "big"
-    src.mkdir()
-    side = math.isqrt(DEFAULT_MIN_PIXELS) + 1  # one photo with pixels enough for the compiled compose
-    Image.new("L", (side, side), 90).save(src / "big.png")
-    events = []
-    real_open = backends.open_backend
-    monkeypatch.setattr(CompiledKernel, "start", lambda self, *planes: events.append("warm-up"))
-    monkeypatch.setattr(backends, "open_backend", lambda *a, **k: (events.append("open"), real_open(*a, **k))[1])
-    result = run([src, "-o", tmp_path / "out", "--model", tiny_models[model]])
-    assert result.exit_code == 0, result.output
-    assert events[:2] == (["warm-up", "open"] if warm_first else ["open", "warm-up"])
 
 
 @pytest.mark.parametrize("args", [[], ["--threads", "3"]])

@@ -41,15 +41,19 @@ class ConstantBackend:
         return "constant"
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def kernel(request):
-    """The compose kernel to test through: the compiled one (numba), and None (the numpy path)."""
-    if request.param == "compiled":
-        pytest.importorskip("numba")
-        from colorize_cli import lab_kernel
+def skip_unless_compiled():
+    from colorize_cli import lab_kernel
 
-        return lab_kernel
-    return None
+    if lab_kernel.library_path() is None:
+        pytest.skip("the compiled compose is not built here (no C compiler at install)")
+
+
+@pytest.fixture(params=[True, False], ids=["compiled", "numpy"])
+def compiled(request):
+    """The compose to test through: the compiled one, and the numpy path."""
+    if request.param:
+        skip_unless_compiled()
+    return request.param
 
 
 def l_of(pixels: np.ndarray) -> np.ndarray:
@@ -78,11 +82,11 @@ def test_upsample_matches_torch_bilinear():
     np.testing.assert_allclose(ours, ref[0].numpy(), atol=1e-5)
 
 
-def test_full_resolution_lightness_is_preserved_on_odd_non_square_image(kernel):
+def test_full_resolution_lightness_is_preserved_on_odd_non_square_image(compiled):
     photo = make_photo(1001, 667, seed=5, mode="L")
     decoded = decode_image(photo)
     backend = ConstantBackend(0.2, -0.3)
-    out = colorize_array(decoded.L, backend, kernel=kernel)
+    out = colorize_array(decoded.L, backend, compiled=compiled)
     assert out.shape == (667, 1001, 3) and out.dtype == np.uint8
     assert backend.calls[0][2] % 32 == 0  # the network saw a small, stride-aligned input
     np.testing.assert_allclose(l_of(out), decoded.L, atol=0.6)  # 8-bit rounding only
@@ -90,9 +94,9 @@ def test_full_resolution_lightness_is_preserved_on_odd_non_square_image(kernel):
     assert np.ptp(out.astype(int), axis=-1).max() > 10  # and it really has colour
 
 
-def test_gray_with_zero_ab_model_comes_back_gray(kernel):
+def test_gray_with_zero_ab_model_comes_back_gray(compiled):
     photo = make_photo(120, 90, seed=6, mode="L")
-    out = colorize_array(decode_image(photo).L, ConstantBackend(0.0, 0.0), kernel=kernel)
+    out = colorize_array(decode_image(photo).L, ConstantBackend(0.0, 0.0), compiled=compiled)
     assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
     np.testing.assert_array_equal(out[..., 0], np.asarray(photo))
 
@@ -277,11 +281,11 @@ def test_outputs_are_the_same_bytes_in_a_later_run(tmp_path):
     assert "sRGB" in ImageCms.getProfileDescription(profile)
 
 
-def test_compose_row_blocks_equal_the_reference_join(kernel):
+def test_compose_row_blocks_equal_the_reference_join(compiled):
     rng = np.random.default_rng(4)
     L = rng.uniform(0, 100, (3000, 400)).astype(np.float32)  # many row blocks
     ab_small = rng.uniform(-0.5, 0.5, (2, 96, 32)).astype(np.float32)
-    out = compose(L, ab_small, kernel=kernel)
+    out = compose(L, ab_small, compiled=compiled)
     assert out.shape == (3000, 400, 3) and out.dtype == np.uint8
     # The reference: the whole ab plane at once, the generic (N, 3) Lab code, pow() for sRGB.
     ab = np.concatenate([blk for _, _, blk in upsample_ab_rows(lab.denormalize_ab(ab_small), 3000, 400)], axis=1)
@@ -293,17 +297,17 @@ def test_compose_row_blocks_equal_the_reference_join(kernel):
 
 
 @pytest.mark.parametrize("bit_depth, alpha", [(8, False), (8, True), (16, False)])
-def test_compose_of_gray_codes_equals_compose_of_their_l_star(kernel, bit_depth, alpha):
+def test_compose_of_gray_codes_equals_compose_of_their_l_star(compiled, bit_depth, alpha):
     """An 8-bit gray photo is joined from its codes (no full-size L* plane), with the same pixels."""
     rng = np.random.default_rng(12)
     gray = rng.integers(0, 256, (301, 257), dtype=np.uint8)
     gray[:2] = 0
     gray[2:4] = 255
-    gray.setflags(write=False)  # as decode_image keeps them (numba types read-only arrays apart)
+    gray.setflags(write=False)  # as decode_image keeps them
     ab_small = rng.uniform(-1, 1, (2, 13, 9)).astype(np.float32)  # many colours outside the gamut
     a = rng.integers(0, 256, gray.shape, dtype=np.uint8) if alpha else None
-    want = compose(lab.gray_l_lut(255)[gray], ab_small, alpha=a, bit_depth=bit_depth, kernel=kernel)
-    got = compose(gray, ab_small, alpha=a, bit_depth=bit_depth, kernel=kernel)
+    want = compose(lab.gray_l_lut(255)[gray], ab_small, alpha=a, bit_depth=bit_depth, compiled=compiled)
+    got = compose(gray, ab_small, alpha=a, bit_depth=bit_depth, compiled=compiled)
     np.testing.assert_array_equal(got, want)
 
 
@@ -351,16 +355,16 @@ def test_torch_and_onnx_backends_agree(tiny_models):
     assert np.abs(a).max() > 0.05  # the tiny model is not trivially zero
 
 
-def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb(kernel):
+def test_compose_with_alpha_and_sixteen_bits_agree_with_eight_bit_rgb(compiled):
     rng = np.random.default_rng(9)
     L = rng.uniform(0, 100, (700, 333)).astype(np.float32)  # a width that does not divide the block
     ab_small = rng.uniform(-0.6, 0.6, (2, 20, 11)).astype(np.float32)
-    rgb = compose(L, ab_small, kernel=kernel)
+    rgb = compose(L, ab_small, compiled=compiled)
     alpha = (np.arange(700 * 333) % 256).astype(np.uint8).reshape(700, 333)
-    rgba = compose(L, ab_small, alpha=alpha, kernel=kernel)
+    rgba = compose(L, ab_small, alpha=alpha, compiled=compiled)
     np.testing.assert_array_equal(rgba[..., :3], rgb)
     np.testing.assert_array_equal(rgba[..., 3], alpha)
-    deep = compose(L, ab_small, bit_depth=16, kernel=kernel)
+    deep = compose(L, ab_small, bit_depth=16, compiled=compiled)
     assert deep.dtype == np.uint16
     assert np.abs(deep.astype(int) / 257.0 - rgb).max() <= 1.0
 
@@ -400,11 +404,9 @@ def test_runner_batches_as_the_engine_says(tmp_path, accelerated, engine_batch, 
         assert biggest == want
 
 
-def test_compiled_compose_equals_the_numpy_path(monkeypatch):
-    """The numba kernel computes what the numpy path does (same float32 operations, same order)."""
-    pytest.importorskip("numba")
-    from colorize_cli import lab_kernel
-
+def test_compiled_compose_equals_the_numpy_path():
+    """The C loop computes what the numpy path does (same float32 operations, same order)."""
+    skip_unless_compiled()
     rng = np.random.default_rng(11)
     L = rng.uniform(0, 100, (257, 301)).astype(np.float32)
     L[:3] = 0.0  # black, white and the dark toe of the L* curve
@@ -412,46 +414,89 @@ def test_compiled_compose_equals_the_numpy_path(monkeypatch):
     L[6:9] = rng.uniform(0, 8, (3, 301))
     ab_small = rng.uniform(-1, 1, (2, 17, 23)).astype(np.float32)  # ab up to +-110: mostly out of gamut
     alpha = rng.integers(0, 256, L.shape, dtype=np.uint8)
-    want = compose(L, ab_small, alpha=alpha)
-    got = compose(L, ab_small, alpha=alpha, kernel=lab_kernel)
+    want = compose(L, ab_small, alpha=alpha, compiled=False)
+    got = compose(L, ab_small, alpha=alpha, compiled=True)
     np.testing.assert_array_equal(got, want)
+    gray = rng.integers(0, 256, (65, 1003), dtype=np.uint8)  # codes, a width no vector length divides
+    np.testing.assert_array_equal(compose(gray, ab_small, compiled=True), compose(gray, ab_small, compiled=False))
 
 
-def test_the_compiled_compose_is_chosen_by_pixels_unless_switched_off(monkeypatch):
-    from colorize_cli.compose_choice import ComposeChoice
-
-    assert ComposeChoice.for_pixels(50_000, min_pixels=50_000).compiled
-    assert not ComposeChoice.for_pixels(49_999, min_pixels=50_000).compiled
-    monkeypatch.setenv("COLORIZE_CLI_NO_JIT", "1")
-    choice = ComposeChoice.for_pixels(10**9, min_pixels=50_000)
-    assert not choice.compiled and "COLORIZE_CLI_NO_JIT" in choice.reason
-    assert choice.kernel() is None
-
-
-def test_the_compiled_kernel_loads_in_the_background():
-    pytest.importorskip("numba")
+def test_compose_uses_the_compiled_loop_unless_it_is_switched_off(monkeypatch):
     from colorize_cli import lab_kernel
-    from colorize_cli.compose_choice import CompiledKernel, ComposeChoice
 
-    source = CompiledKernel()
-    choice = ComposeChoice.for_pixels(10**9, min_pixels=1, source=source)
-    assert choice.kernel() is None  # not started: nothing to wait for
-    choice.start()
-    assert source.wait() is lab_kernel and choice.kernel() is lab_kernel
+    skip_unless_compiled()
+    calls = []
+    real = lab_kernel.compose8
+    monkeypatch.setattr(lab_kernel, "compose8", lambda *a: (calls.append(a[0].shape), real(*a))[1])
+    L, ab_small = np.full((20, 30), 50.0, np.float32), np.full((2, 3, 4), 0.3, np.float32)
+    compose(L, ab_small)
+    assert calls == [(20, 30)]
+    monkeypatch.setenv("COLORIZE_CLI_NO_KERNEL", "1")
+    assert not lab_kernel.available() and "COLORIZE_CLI_NO_KERNEL" in lab_kernel.describe()
+    assert (compose(L, ab_small) == compose(L, ab_small, compiled=False)).all()
+    assert calls == [(20, 30)]  # not called again
+    compose(L, ab_small, bit_depth=16)  # 16-bit output never takes it
+    assert calls == [(20, 30)]
 
 
-@pytest.mark.parametrize("count, size, want", [(3, 64, False), (16, 64, True), (1, 256, True)])
-def test_a_run_uses_the_compiled_compose_only_when_it_pays_back(tmp_path, count, size, want):
-    """Enough pixels to compose (here 50,000: 16 photos of 64x64, or one of 256x256) choose it."""
-    from colorize_cli.batch import plan_batch
-    from colorize_cli.runner import RunOptions
+def test_without_the_built_library_compose_takes_the_numpy_path(monkeypatch):
+    from colorize_cli import lab_kernel
 
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(count):
-        Image.new("L", (size, size), 128).save(src / f"p{i}.png")
-    plan = plan_batch([src], tmp_path / "out", options=RunOptions(compiled_compose_min_pixels=50_000))
-    assert plan.compose.compiled == want
+    monkeypatch.setattr(lab_kernel, "library_path", lambda: None)
+    assert not lab_kernel.available() and "not built" in lab_kernel.describe()
+    L = np.full((40, 30), 60.0, np.float32)
+    out = compose(L, np.full((2, 4, 3), 0.2, np.float32))
+    assert out.shape == (40, 30, 3) and np.ptp(out.astype(int), axis=-1).min() > 0
+    with pytest.raises(RuntimeError, match="not built"):
+        compose(L, np.full((2, 4, 3), 0.2, np.float32), compiled=True)
+
+
+@pytest.mark.parametrize("broken", ["wide width", "step shape", "row index", "weights", "out shape", "out dtype",
+                                    "out layout", "out read-only"])
+def test_the_compiled_loop_refuses_arguments_it_would_read_or_write_past(broken):
+    """The C loop trusts its arguments, so the wrapper checks every index it would follow."""
+    from colorize_cli import lab_kernel
+
+    skip_unless_compiled()
+    L = np.full((6, 5), 50.0, np.float32)
+    wide, step = np.zeros((2, 3, 5), np.float32), np.zeros((2, 3, 5), np.float32)
+    y0, wy = np.array([0, 0, 1, 1, 2, 2], np.intp), np.zeros(6, np.float32)
+    out = np.zeros((6, 5, 3), np.uint8)
+    if broken == "wide width":
+        wide = step = np.zeros((2, 3, 4), np.float32)
+    elif broken == "step shape":
+        step = np.zeros((2, 2, 5), np.float32)
+    elif broken == "row index":
+        y0[-1] = 3
+    elif broken == "weights":
+        wy = np.zeros(5, np.float32)
+    elif broken == "out shape":
+        out = np.zeros((6, 4, 3), np.uint8)
+    elif broken == "out dtype":
+        out = np.zeros((6, 5, 3), np.uint16)
+    elif broken == "out layout":
+        out = np.zeros((6, 5, 6), np.uint8)[..., ::2]
+    else:
+        out.setflags(write=False)
+    with pytest.raises(ValueError):
+        lab_kernel.compose8(L, wide, step, y0, wy, out)
+    lab_kernel.compose8(L, np.zeros((2, 3, 5), np.float32), np.zeros((2, 3, 5), np.float32),
+                        np.array([0, 0, 1, 1, 2, 2], np.intp), np.zeros(6, np.float32), np.zeros((6, 5, 3), np.uint8))
+
+
+def test_photos_compose_side_by_side_in_threads():
+    """The compiled loop runs without the GIL: threads composing different photos give each its own
+    right pixels (no shared buffers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    Ls = [rng.uniform(0, 100, (120 + i, 90)).astype(np.float32) for i in range(6)]
+    abs_ = [rng.uniform(-1, 1, (2, 5, 4)).astype(np.float32) for _ in range(6)]
+    want = [compose(L, ab, compiled=False) for L, ab in zip(Ls, abs_, strict=True)]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda i: compose(Ls[i], abs_[i]), range(6)))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
 
 
 @pytest.mark.parametrize("accelerated, want", [(False, 2), (True, 1)])
@@ -516,80 +561,6 @@ def test_a_failing_model_call_fails_its_photos_not_the_run(tmp_path):
     assert {p.name for p in (tmp_path / "out").iterdir()} == {f"p{i}.png" for i in range(6)} - wide_ones
 
 
-def test_compose_waits_for_a_compiled_compose_warm_up_in_progress():
-    """Started (a big run), the compiled compose is waited for rather than bypassed (measured faster)."""
-    import time
-
-    from colorize_cli.compose_choice import CompiledKernel, ComposeChoice
-
-    calls = []
-
-    class FakeKernel:
-        @staticmethod
-        def compose8(L, wide, step, y0, wy, out):
-            calls.append(L.shape)
-            out[..., :3] = 7
-
-    def load(planes):
-        time.sleep(0.3)
-        return FakeKernel
-
-    choice = ComposeChoice.for_pixels(10**9, min_pixels=1, source=CompiledKernel(wait_s=5.0, loader=load))
-    choice.start()
-    out = compose(np.full((8, 6), 50.0, np.float32), np.zeros((2, 2, 2), np.float32), kernel=choice.kernel())
-    assert calls == [(8, 6)] and (out == 7).all()
-
-
-def test_compose_stops_waiting_for_a_slow_warm_up_at_its_deadline():
-    """A first run compiles for seconds: past the deadline, photos take the numpy path meanwhile."""
-    import threading
-    import time
-
-    from colorize_cli.compose_choice import CompiledKernel
-
-    release = threading.Event()
-    source = CompiledKernel(wait_s=0.2, loader=lambda planes: (release.wait(), None)[1])
-    source.start()
-    try:
-        t = time.perf_counter()
-        assert source.get() is None
-        assert time.perf_counter() - t < 2.0
-    finally:
-        release.set()
-
-
-def test_a_warm_up_thread_that_cannot_start_leaves_the_numpy_path(monkeypatch):
-    import threading
-
-    from colorize_cli.compose_choice import CompiledKernel
-
-    def refuse(self):
-        raise RuntimeError("can't start new thread")
-
-    monkeypatch.setattr(threading.Thread, "start", refuse)
-    source = CompiledKernel()
-    assert source.start() is False
-    assert source.get() is None and source.wait() is None
-
-
-def test_without_numba_the_kernel_is_none_and_compose_stays_on_the_numpy_path(monkeypatch):
-    import sys
-
-    from colorize_cli.compose_choice import CompiledKernel
-
-    monkeypatch.setitem(sys.modules, "numba", None)  # "import numba" now raises ImportError
-    monkeypatch.delitem(sys.modules, "colorize_cli.lab_kernel", raising=False)
-    import colorize_cli
-
-    monkeypatch.delattr(colorize_cli, "lab_kernel", raising=False)
-    source = CompiledKernel()
-    source.start()
-    assert source.wait() is None
-    L = np.full((40, 30), 60.0, np.float32)
-    out = compose(L, np.full((2, 4, 3), 0.2, np.float32), kernel=source.get())
-    assert out.shape == (40, 30, 3) and np.ptp(out.astype(int), axis=-1).min() > 0
-
-
 @pytest.mark.parametrize("workers, model_calls", [(1, 2), (2, 2), (2, 1), (3, 2)])
 def test_photos_bigger_than_half_the_pixel_budget_never_hang(tmp_path, workers, model_calls):
     """Budget for one photo at a time: decoders are served in job order, and finished model calls
@@ -617,37 +588,19 @@ def test_photos_bigger_than_half_the_pixel_budget_never_hang(tmp_path, workers, 
     assert (summary.done, summary.failed) == (6, 0)
 
 
-def test_a_resumed_run_does_not_count_skipped_photos_for_the_compose_choice(tmp_path):
+def test_a_resumed_run_counts_only_the_photos_left_to_do(tmp_path):
     from colorize_cli.batch import plan_batch
     from colorize_cli.runner import RunOptions
 
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     out.mkdir()
-    for i in range(16):  # 16 x 4096 pixels would choose it; 2 left to do must not
+    for i in range(16):
         Image.new("L", (64, 64), 128).save(src / f"p{i}.png")
         if i >= 2:
             (out / f"p{i}.png").write_bytes(b"done before")
-    options = RunOptions(compiled_compose_min_pixels=50_000)
-    plan = plan_batch([src], out, options=options)
-    assert plan.todo == 2 and not plan.compose.compiled
-    assert plan_batch([src], out, options=RunOptions(overwrite=True, compiled_compose_min_pixels=50_000)).compose.compiled
-
-
-def test_the_compose_choice_loads_the_kernel_for_the_planes_its_photos_make(tmp_path):
-    """An 8-bit gray run loads the read-only-codes kernel first, a colour run the L* one; a 16-bit
-    run never loads it (the compiled compose writes 8 bits)."""
-    from colorize_cli.compose_choice import ComposeChoice
-
-    for name, image in {"g.png": Image.new("L", (300, 200)), "c.png": Image.new("RGB", (300, 200)),
-                        "d.png": Image.fromarray(np.zeros((200, 300), np.uint16))}.items():
-        image.save(tmp_path / name)
-    gray = ComposeChoice.for_sources([tmp_path / "g.png"] * 3, min_pixels=1)
-    colour = ComposeChoice.for_sources([tmp_path / "c.png", tmp_path / "g.png"], min_pixels=1)
-    deep = ComposeChoice.for_sources([tmp_path / "d.png"] * 3, min_pixels=1)
-    assert gray.compiled and gray.planes == ("codes_readonly",)
-    assert colour.compiled and set(colour.planes) == {"lstar", "codes_readonly"}
-    assert not deep.compiled
+    assert plan_batch([src], out).todo == 2
+    assert plan_batch([src], out, options=RunOptions(overwrite=True)).todo == 16
 
 
 def test_a_model_failure_fails_its_photos_with_the_exception_named(tmp_path):

@@ -241,7 +241,7 @@ def test_a_retried_block_reports_what_the_lost_worker_wrote_as_done(tmp_path, ti
         make_photo(40, 30, 1, "L").save(tmp_path / f"{name}.jpg")
     make_photo(40, 30, 1, "RGB").save(tmp_path / "out" / "a.jpg")  # the lost worker's output
     worker = ColorizeWorker(EngineSpec(backend="onnx", model=str(tiny_models["onnx"]), threads=1),
-                            RunOptions(fixity=True, workers=1, model_calls=1), (False, "", ()))
+                            RunOptions(fixity=True, workers=1, model_calls=1))
     lines = [encode_job(Job(tmp_path / f"{n}.jpg", tmp_path / "out" / f"{n}.jpg", n)) for n in ("a", "b")]
     import numpy as np
 

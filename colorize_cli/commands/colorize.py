@@ -107,6 +107,7 @@ class _Run:
 
 
 def _local_run(inputs, out_dir, options, *, recursive, fmt, shard, listed, **engine) -> _Run:
+    from colorize_cli import lab_kernel
     from colorize_cli.batch import open_engine, plan_batch, run_batch
 
     plan = plan_batch(inputs, out_dir, recursive=recursive, fmt=fmt, shard=shard, listed=listed, options=options)
@@ -116,7 +117,7 @@ def _local_run(inputs, out_dir, options, *, recursive, fmt, shard, listed, **eng
     return _Run(
         len(plan.jobs), plan.warnings, opened.describe(),
         lambda on_result, on_start: run_batch(plan, opened, options, on_result=on_result, on_start=on_start),
-        compose_note=f"compose: {'compiled' if plan.compose.compiled else 'numpy'} ({plan.compose.reason})",
+        compose_note=f"compose: {lab_kernel.describe()}",
     )
 
 
@@ -279,7 +280,6 @@ def colorize_command(
         # Pillow warns (on stderr, mid-log) about things like a damaged EXIF block while opening
         # a file; the file still colorizes, so keep the log to one line per file.
         warnings.filterwarnings("ignore", module="PIL")
-        warnings.filterwarnings("ignore", module="numba")  # e.g. an unwritable cache: it just recompiles
     if null and files_from is None:
         raise UsageError("-0/--null only applies to --files-from")
     listed = read_file_list(files_from, null=null) if files_from is not None else []
