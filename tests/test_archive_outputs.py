@@ -329,3 +329,20 @@ def test_color_inputs_copy_mirrors_nested_folders_and_keeps_exif_across_formats(
     assert result.exit_code == 0, result.output
     with Image.open(out / "a" / "b" / "c.png") as im:
         assert im.getexif().get(0x0132) == "1921:05:04 10:00:00"
+
+
+def test_the_xmp_packet_is_well_formed_xml_whatever_the_names_hold():
+    """Tool and model names with XML's special characters reach the packet escaped, and read back."""
+    import xml.etree.ElementTree as ET
+
+    from colorize_cli.provenance import DIGITAL_SOURCE_TYPE, Provenance
+
+    tool, model = 'colorize-cli "1.0" <dev> & co', "a&b <c>\n\"d\".onnx"
+    packet = Provenance(tool=tool, model=model, model_sha256="ab" * 32, inference_size=192, saturation=1.0).xmp()
+    root = ET.fromstring(packet.decode("utf-8").split("?>", 1)[1].rsplit("<?xpacket", 1)[0])
+    ns = {"rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "stEvt": "http://ns.adobe.com/xap/1.0/sType/ResourceEvent#"}
+    desc = root.find(".//rdf:Description", ns)
+    assert desc.get("{http://ns.adobe.com/xap/1.0/}CreatorTool") == tool
+    assert desc.get("{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}DigitalSourceType") == DIGITAL_SOURCE_TYPE
+    assert root.find(".//stEvt:softwareAgent", ns).text == tool
+    assert f"model {model} " in root.find(".//stEvt:parameters", ns).text

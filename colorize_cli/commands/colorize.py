@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +127,8 @@ def _ray_run(inputs, out_dir, options, *, recursive, fmt, shard, listed, engine,
     require_ray()
     # Ray Data logs its plan and progress at INFO (the display shows progress), and warns that its
     # own progress bars are off.
+    import logging
+
     logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
     chosen = engine_for(engine.backend, engine.model, device=engine.device, precision=engine.precision)
     engine = checked_engine(engine)
@@ -271,7 +272,6 @@ def colorize_command(
     """
     from colorize_cli.batch import ReportWriter
     from colorize_cli.jobs import parse_shard, read_file_list
-    from colorize_cli.ray_batch import EngineSpec, RayOptions
     from colorize_cli.runner import RunOptions
 
     if not verbose:
@@ -295,6 +295,10 @@ def colorize_command(
     )
     shard_k_n = parse_shard(shard) if shard else None
     if executor == "ray":
+        import logging
+
+        from colorize_cli.ray_batch import EngineSpec, RayOptions  # Ray's own modules load later, if at all
+
         run = _ray_run(inputs, out_dir, options, recursive=recursive, fmt=fmt, shard=shard_k_n, listed=listed,
                        engine=EngineSpec(backend, str(model) if model else None, device, threads, precision),
                        ray_options=RayOptions(address=ray_address, workers=parse_pool(ray_workers),
