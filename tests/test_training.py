@@ -323,6 +323,37 @@ def test_init_generator_fine_tunes_from_a_model_file(tmp_path):
     assert not torch.equal(got["head.weight"], want["head.weight"])  # a fresh head: it reads other features
 
 
+def test_global_context_fine_tunes_from_a_model_without_it_and_starts_at_its_colours(tmp_path):
+    from colorize_cli.checkpoint import make_checkpoint, save_checkpoint
+    from colorize_cli.training.trainer import Trainer
+
+    data = make_photos(tmp_path / "photos")
+    cfg = tiny_config(data, **TINY_MOBILE, encoder_lr_mult=0.0)
+    torch.manual_seed(5)
+    src = build_generator(cfg.generator)
+    model_file = tmp_path / "model.pt"
+    save_checkpoint(model_file, make_checkpoint(src, cfg.generator))
+    tr = Trainer(cfg.replace(global_context=True, init_generator=str(model_file)), tmp_path / "run",
+                 progress=False, log=lambda m: None)
+    G = tr.G_raw
+    # Batch statistics (train mode): an untrained tiny encoder's features vanish with its unit ones.
+    G.train(), src.train()
+    x = torch.rand(2, 1, 64, 96) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(G(x), src(x))  # the fusion starts at zero: the file's colours exactly
+        # ... and it is live: a fusion weight moves the output, differently for different photos.
+        G.global_fuse.bias.zero_()
+        G.global_fuse.weight.normal_(0, 0.5)
+        moved = G(x) - src(x)
+    assert moved.abs().amax(dim=(1, 2, 3)).min() > 1e-3
+    # The ImageNet layer it reads is frozen with the encoder; the fusion trains.
+    trainable = {n for n, p in G.named_parameters() if p.requires_grad}
+    assert any(n.startswith("global_fuse.") for n in trainable)
+    assert not any(n.startswith(("global_conv.", "stages.")) for n in trainable)
+    optimized = {id(p) for g in tr.opt_G.param_groups for p in g["params"]}
+    assert all(id(p) in optimized for p in G.global_fuse.parameters())
+
+
 def test_save_every_writes_checkpoints_at_its_cadence(tmp_path, monkeypatch):
     from colorize_cli.training.trainer import Trainer
 

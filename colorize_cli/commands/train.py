@@ -76,6 +76,7 @@ _VALUE_OPTIONS = [
 _FLAG_OPTIONS = [
     ("pretrained-encoder", "pretrained_encoder", "mobilenet_unet: ImageNet MobileNetV2 encoder weights."),
     ("init-normal", "init_normal", "The seed's N(0, 0.02) init (decoder only when pretrained)."),
+    ("global-context", "global_context", "mobilenet_unet: add the photo's global ImageNet features (MobileNetV2's last layer, averaged) to the bottleneck (Iizuka et al. 2016)."),
     ("hflip", "hflip", "Random horizontal flips."),
     ("amp", "amp", "CUDA mixed precision (bf16, or fp16 with a grad scaler)."),
     ("channels-last", "channels_last", "CUDA channels_last memory format."),

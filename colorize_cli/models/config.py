@@ -31,6 +31,8 @@ class GeneratorConfig:
             ``"classification"`` (a 1x1 convolution predicts a distribution over the quantized
             in-gamut ab colours of :mod:`colorize_cli.models.ab_classes`, decoded inside the network
             by its annealed mean, so the output is ab as for regression).
+        global_context: ``mobilenet_unet`` only: add the photo's global ImageNet features
+            (MobileNetV2's last layer, averaged over the image) to the bottleneck.
         anneal_t: the classification head's temperature (1: the distribution's mean; towards 0: its
             mode). Like ``chroma_gain``, chosen on validation figures when a model is bundled.
     """
@@ -48,6 +50,7 @@ class GeneratorConfig:
     chroma_gain: float = 1.0
     ab_head: str = "regression"
     anneal_t: float = 0.38
+    global_context: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.chroma_gain <= 4.0:
@@ -58,6 +61,8 @@ class GeneratorConfig:
             raise ValueError("the classification ab head exists for mobilenet_unet only")
         if not 0.0 < self.anneal_t <= 4.0:
             raise ValueError(f"anneal_t must be in (0, 4], not {self.anneal_t}")
+        if self.global_context and self.arch != "mobilenet_unet":
+            raise ValueError("global_context exists for mobilenet_unet only")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
         if self.arch == "mobilenet_unet" and len(self.decoder_channels) not in (4, 5):
@@ -70,7 +75,7 @@ class GeneratorConfig:
 
     def network_shape(self) -> dict[str, Any]:
         """The fields that decide this architecture's layers and weights (not how it is trained or run)."""
-        per_arch = {"unet": ("num_filters", "n_down", "dropout"), "mobilenet_unet": ("width_mult", "decoder_channels", "ab_head")}
+        per_arch = {"unet": ("num_filters", "n_down", "dropout"), "mobilenet_unet": ("width_mult", "decoder_channels", "ab_head", "global_context")}
         d = self.to_dict()
         return {k: d[k] for k in ("arch", "in_channels", "out_channels") + per_arch.get(self.arch, ())}
 

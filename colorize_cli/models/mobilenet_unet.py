@@ -81,12 +81,22 @@ class MobileNetUNet(nn.Module):
             # Summing the RGB filters keeps ImageNet features meaningful for a gray input.
             conv1.weight.copy_(first.weight.sum(dim=1, keepdim=True).repeat(1, config.in_channels, 1, 1))
         features[0][0] = conv1
+        # Global context (Iizuka et al. 2016's global fusion): the last ImageNet layer (1280
+        # features), averaged over the image, says what the whole photo shows; a 1x1 convolution
+        # that starts at zero adds it to the bottleneck, so a model fine-tuned from one without it
+        # starts exactly where that one was.
+        self.global_conv = features[len(features) - 1] if config.global_context else None
         bounds = (0,) + tuple(e + 1 for e in _STAGE_ENDS)
         self.stages = nn.ModuleList(
             nn.Sequential(*features[bounds[i] : bounds[i + 1]]) for i in range(len(_STAGE_ENDS))
         )
         skip_channels = [self._out_channels(stage) for stage in self.stages]
         d = config.decoder_channels
+        self.global_fuse = None
+        if self.global_conv is not None:
+            self.global_fuse = nn.Conv2d(self._out_channels(self.global_conv), skip_channels[4], 1)
+            nn.init.zeros_(self.global_fuse.weight)
+            nn.init.zeros_(self.global_fuse.bias)
         self.up4 = _UpBlock(skip_channels[4], skip_channels[3], d[0])  # -> 1/16
         self.up3 = _UpBlock(d[0], skip_channels[2], d[1])  # -> 1/8
         self.up2 = _UpBlock(d[1], skip_channels[1], d[2])  # -> 1/4
@@ -112,9 +122,13 @@ class MobileNetUNet(nn.Module):
         convs = [m for m in stage.modules() if isinstance(m, nn.Conv2d)]
         return convs[-1].out_channels
 
+    def encoder_modules(self) -> list[nn.Module]:
+        """The MobileNetV2 parts (ImageNet's when pretrained): frozen, or at their own learning rate."""
+        return [self.stages] + ([self.global_conv] if self.global_conv is not None else [])
+
     def encoder_parameters(self):
         """The MobileNetV2 parameters (for a separate learning rate when fine-tuning)."""
-        return self.stages.parameters()
+        return [p for m in self.encoder_modules() for p in m.parameters()]
 
     def bfloat16_parts(self) -> list[nn.Module]:
         """The blocks that may run in bfloat16 at inference: all but those that read L itself.
@@ -125,7 +139,8 @@ class MobileNetUNet(nn.Module):
         chroma within 0.1%. The first stage costs little to keep: the network runs 2.2-2.8x faster
         either way (AMX, benchmarks/RESULTS.md).
         """
-        return [*self.stages[1:], self.up4, self.up3, self.up2, self.up1, self.head] + (
+        glob = [self.global_conv, self.global_fuse] if self.global_conv is not None else []
+        return [*self.stages[1:], *glob, self.up4, self.up3, self.up2, self.up1, self.head] + (
             [self.class_head] if self.classify else []
         )
 
@@ -159,6 +174,8 @@ class MobileNetUNet(nn.Module):
             h = stage(h)
             skips.append(h)
         s1, s2, s3, s4, s5 = skips
+        if self.global_conv is not None:  # (N, 1280, 1, 1) -> (N, 320, 1, 1), broadcast over s5
+            s5 = s5 + self.global_fuse(self.global_conv(s5).mean(dim=(2, 3), keepdim=True))
         h = self.up4(s5, s4)
         h = self.up3(h, s3)
         h = self.up2(h, s2)

@@ -83,3 +83,10 @@ def imagenet_features_state() -> dict:
     from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
     return mobilenet_v2(weights=MobileNet_V2_Weights.IMAGENET1K_V1).features.state_dict()
+
+
+def imagenet_last_layer_state() -> dict:
+    """The ImageNet weights of ``features``' last layer alone (the 1x1 convolution to 1280 features)."""
+    state = imagenet_features_state()
+    last = str(max(int(k.split(".", 1)[0]) for k in state))
+    return {k.split(".", 1)[1]: v for k, v in state.items() if k.split(".", 1)[0] == last}

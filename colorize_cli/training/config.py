@@ -25,7 +25,7 @@ SPLIT_ALIASES = {"seed": "random"}
 GAN_MODES = ("vanilla", "lsgan")
 AUGMENTS = ("resize", "crop")
 # The generator's fields a training option may set (``train_size`` follows ``crop_size``).
-GENERATOR_FIELDS = ("arch", "num_filters", "n_down", "dropout", "width_mult", "decoder_channels", "ab_head", "anneal_t")
+GENERATOR_FIELDS = ("arch", "num_filters", "n_down", "dropout", "width_mult", "decoder_channels", "ab_head", "anneal_t", "global_context")
 DEFAULT_GENERATOR = GeneratorConfig(arch="mobilenet_unet", train_size=128, width_mult=1.0, decoder_channels=(256, 128, 64, 32))
 
 

@@ -29,6 +29,7 @@ from colorize_cli.errors import UsageError
 from colorize_cli.fsutil import atomic_target
 from colorize_cli.models import build_generator, count_parameters
 from colorize_cli.models.config import GeneratorConfig
+from colorize_cli.models.mobilenetv2 import imagenet_last_layer_state
 from colorize_cli.training import data as D
 from colorize_cli.training.config import TrainConfig
 from colorize_cli.training.discriminator import PatchDiscriminator, init_weights
@@ -233,7 +234,8 @@ class Trainer:
         self.G_raw, self.D_raw = G, Dnet
         self.frozen_encoder = cfg.generator.arch == "mobilenet_unet" and cfg.encoder_lr_mult == 0.0
         if self.frozen_encoder:
-            _set_requires_grad(G.stages, False)
+            for part in G.encoder_modules():
+                _set_requires_grad(part, False)
         # The EMA copy is what validation measures and what checkpoints ship (torch's own averager).
         self.G_ema = None
         if cfg.ema_decay > 0:
@@ -340,8 +342,23 @@ class Trainer:
                 raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
             self.log(f"generator initialized from {path}: all its weights; a classification head anchored on its ab")
             return
+        if diff == ["global_context"] and ours["global_context"]:
+            # A model without global context: every weight; ImageNet's last layer; a fusion at zero.
+            self._load_adding_global_context(G, ckpt["generator"], path)
+            return
         detail = ", ".join(f"{k}: file {theirs.get(k)!r}, run {ours.get(k)!r}" for k in diff)
         raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
+
+    def _load_adding_global_context(self, G: nn.Module, state: dict, path: Path) -> None:
+        missing, unexpected = G.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith(("global_conv.", "global_fuse.")) for k in missing):
+            raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
+        if self.cfg.pretrained_encoder:
+            try:
+                G.global_conv.load_state_dict(imagenet_last_layer_state())
+            except (OSError, RuntimeError) as exc:
+                raise UsageError(f"{WEIGHTS_HINT} ({type(exc).__name__}: {exc})") from None
+        self.log(f"generator initialized from {path}: all its weights; global context added (at zero)")
 
     def _prepare_run_dir(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -467,7 +484,8 @@ class Trainer:
             ab = ab.contiguous(memory_format=torch.channels_last)
         self.G.train()
         if self.frozen_encoder:
-            self.G_raw.stages.eval()  # frozen: ImageNet's BatchNorm statistics, not this batch's
+            for part in self.G_raw.encoder_modules():
+                part.eval()  # frozen: ImageNet's BatchNorm statistics, not this batch's
         with self._autocast():
             if self.class_loss is not None:
                 fake, logits = self.G(L, return_logits=True)
