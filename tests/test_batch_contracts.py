@@ -261,3 +261,142 @@ def test_messages_name_what_went_wrong_exactly(tmp_path, monkeypatch):
     assert (lab_kernel.describe() == "compiled") == lab_kernel.available()
     monkeypatch.setenv("COLORIZE_CLI_NO_KERNEL", "1")
     assert lab_kernel.describe() == "numpy (COLORIZE_CLI_NO_KERNEL is set)"
+
+
+def test_the_header_names_the_model_given(tmp_path, tiny_models, onnx_args):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(40, 32, 1, "L").save(src / "p.png")
+    result = run([src, "-o", tmp_path / "out", *onnx_args])
+    header = next(line for line in result.stderr.splitlines() if " photos -> " in line)
+    assert Path(tiny_models["onnx"]).name in header
+
+
+def test_one_shard_of_one_is_the_whole_list(photo_dir, tmp_path, onnx_args):
+    result = run([photo_dir, "-o", tmp_path / "out", "--shard", "1/1", *onnx_args])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").rglob("*.*"))) == 4
+
+
+def test_the_api_defaults_to_the_models_colours_and_allows_saturation_two(tiny_models):
+    from colorize_cli import open_backend
+    from colorize_cli.pipeline import colorize_array
+
+    L = np.asarray(make_photo(48, 32, 2, "L"))
+    engine = open_backend("onnx", tiny_models["onnx"])
+    default = colorize_array(L, engine)
+    np.testing.assert_array_equal(default, colorize_array(L, engine, saturation=1.0))
+    assert default.dtype == np.uint8 and default.shape == (32, 48, 3)
+    double = colorize_array(L, engine, saturation=2.0)  # the documented maximum is allowed
+    assert not np.array_equal(double, default)
+
+
+@pytest.mark.parametrize("mode", ["PA", "La", "RGBa", "YCbCr"])
+def test_rarer_pillow_modes_decode_with_their_lightness_and_alpha(mode):
+    from colorize_cli.imagefile import decode_image
+
+    base = make_photo(37, 23, 8, "RGB")
+    ref = decode_image(base).L
+    if mode == "PA":
+        im = base.convert("P").convert("PA")
+        ref = decode_image(base.convert("P").convert("RGB")).L
+    elif mode == "La":
+        im = base.convert("L").convert("LA").convert("La")
+        ref = decode_image(base.convert("L")).L
+    elif mode == "RGBa":
+        im = base.convert("RGBA").convert("RGBa")
+    else:
+        im = base.convert("YCbCr")
+        ref = decode_image(im.convert("RGB")).L
+    d = decode_image(im)
+    np.testing.assert_allclose(d.L if d.L is not None else d.lightness, ref, atol=0.6)
+    assert (d.alpha is not None) == (mode in ("PA", "La", "RGBa"))
+
+
+def test_a_32_bit_integer_photo_is_clipped_to_sixteen_bits():
+    from colorize_cli.imagefile import decode_image
+
+    arr = np.full((8, 8), 70000, np.int32)  # beyond 16-bit white: read as white, not wrapped to black
+    arr[:, :4] = 0
+    d = decode_image(Image.fromarray(arr, "I"))
+    assert d.bit_depth == 16
+    np.testing.assert_allclose(d.L[:, 4:], 100.0, atol=1e-3)
+    np.testing.assert_allclose(d.L[:, :4], 0.0, atol=1e-3)
+
+
+def test_colour_inputs_copied_into_another_format_keep_alpha_and_exif(tmp_path, onnx_args):
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb = make_photo(40, 32, 5, "RGB")
+    exif = Image.Exif()
+    exif[0x010F] = "Test Camera"  # Make
+    rgb.save(src / "plain.jpg", quality=95, exif=exif.tobytes())
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(Image.fromarray((np.arange(40 * 32) % 256).reshape(32, 40).astype(np.uint8)))
+    rgba.save(src / "cutout.png")
+    out = tmp_path / "out"
+    result = run([src, "-o", out, "--color-inputs", "copy", "--format", "tiff", *onnx_args])
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "plain.tif") as im:
+        assert im.mode == "RGB" and im.getexif().get(0x010F) == "Test Camera"
+    with Image.open(out / "cutout.tif") as im:
+        assert im.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(im)[..., 3], np.asarray(rgba)[..., 3])
+
+
+@pytest.mark.parametrize("fmt", ["webp", "tiff", "jpg"])
+def test_a_colorized_output_keeps_the_inputs_exif(tmp_path, onnx_args, fmt):
+    src = tmp_path / "in"
+    src.mkdir()
+    exif = Image.Exif()
+    exif[0x010F] = "Old Camera"
+    make_photo(40, 32, 1, "L").save(src / "p.jpg", quality=95, exif=exif.tobytes())
+    out = tmp_path / "out"
+    assert run([src, "-o", out, "--format", fmt, *onnx_args]).exit_code == 0
+    (written,) = out.iterdir()
+    with Image.open(written) as im:
+        assert im.getexif().get(0x010F) == "Old Camera"
+
+
+def test_jpeg_outputs_keep_full_colour_resolution_at_high_quality(tmp_path, onnx_args):
+    from PIL import JpegImagePlugin
+
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(64, 48, 1, "L").save(src / "p.png")
+    sampling = {}
+    for q in (95, 80):
+        out = tmp_path / f"q{q}"
+        assert run([src, "-o", out, "--format", "jpg", "--quality", q, *onnx_args]).exit_code == 0
+        with Image.open(out / "p.jpg") as im:
+            sampling[q] = JpegImagePlugin.get_sampling(im)
+    assert sampling == {95: 0, 80: 2}  # 4:4:4 from quality 90 up, else 4:2:0
+
+
+def test_webp_outputs_follow_the_quality_asked(tmp_path, onnx_args):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_photo(160, 120, 1, "L").save(src / "p.png")
+    sizes = {}
+    for q in (20, 95):
+        out = tmp_path / f"q{q}"
+        assert run([src, "-o", out, "--format", "webp", "--quality", q, *onnx_args]).exit_code == 0
+        sizes[q] = (out / "p.webp").stat().st_size
+    assert sizes[20] < 0.7 * sizes[95]
+
+
+def test_report_flags_measure_a_16_bit_output_like_its_8_bit_twin(tmp_path, onnx_args):
+    src8, src16 = tmp_path / "in8", tmp_path / "in16"
+    src8.mkdir()
+    src16.mkdir()
+    gray = np.asarray(make_photo(64, 48, 3, "L"))
+    Image.fromarray(gray).save(src8 / "p.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(src16 / "p.png")
+    flags = {}
+    for name, src in (("8", src8), ("16", src16)):
+        report = tmp_path / f"r{name}.jsonl"
+        assert run([src, "-o", tmp_path / f"out{name}", "--report", report, *onnx_args]).exit_code == 0
+        flags[name] = records(report)[0]["flags"]
+    assert flags["8"]["colorfulness"] > 1.0
+    assert abs(flags["16"]["colorfulness"] - flags["8"]["colorfulness"]) < 0.5
+    assert flags["16"]["gamut_reduced"] == pytest.approx(flags["8"]["gamut_reduced"], abs=0.01)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ class _Display:
         self.quiet = quiet
         self.live = self.console.is_terminal and not quiet
         self.progress = None
-        self.lock = threading.Lock()
         if self.live:
             from rich.progress import (
                 BarColumn,
