@@ -26,6 +26,17 @@ def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def outputs_at(src: Path, tmp_path: Path, fmt: str, qualities, *args) -> dict[int, Path]:
+    """Run ``src`` once per ``--quality`` into ``tmp_path/qN``; the one file each run wrote."""
+    written = {}
+    for q in qualities:
+        out = tmp_path / f"q{q}"
+        result = run([src, "-o", out, "--format", fmt, "--quality", q, *args])
+        assert result.exit_code == 0, result.output
+        (written[q],) = out.iterdir()
+    return written
+
+
 @pytest.fixture()
 def onnx_args(tiny_models):
     return ["--backend", "onnx", "--model", tiny_models["onnx"]]
@@ -119,13 +130,8 @@ def test_a_copied_colour_input_is_re_encoded_at_the_quality_asked(tmp_path, onnx
     src = tmp_path / "in"
     src.mkdir()
     make_photo(160, 120, 5, "RGB").save(src / "colour.png")
-    sizes = {}
-    for q in (30, 95):
-        out = tmp_path / f"q{q}"
-        result = run([src, "-o", out, "--color-inputs", "copy", "--format", "jpg", "--quality", q, *onnx_args])
-        assert result.exit_code == 0, result.output
-        sizes[q] = (out / "colour.jpg").stat().st_size
-    assert sizes[30] < 0.7 * sizes[95]
+    written = outputs_at(src, tmp_path, "jpg", (30, 95), "--color-inputs", "copy", *onnx_args)
+    assert written[30].stat().st_size < 0.7 * written[95].stat().st_size
 
 
 def test_a_copied_colour_input_with_a_wide_gamut_profile_is_converted_to_srgb(tmp_path, onnx_args):
@@ -365,10 +371,8 @@ def test_jpeg_outputs_keep_full_colour_resolution_at_high_quality(tmp_path, onnx
     src.mkdir()
     make_photo(64, 48, 1, "L").save(src / "p.png")
     sampling = {}
-    for q in (95, 80):
-        out = tmp_path / f"q{q}"
-        assert run([src, "-o", out, "--format", "jpg", "--quality", q, *onnx_args]).exit_code == 0
-        with Image.open(out / "p.jpg") as im:
+    for q, path in outputs_at(src, tmp_path, "jpg", (95, 80), *onnx_args).items():
+        with Image.open(path) as im:
             sampling[q] = JpegImagePlugin.get_sampling(im)
     assert sampling == {95: 0, 80: 2}  # 4:4:4 from quality 90 up, else 4:2:0
 
@@ -377,12 +381,8 @@ def test_webp_outputs_follow_the_quality_asked(tmp_path, onnx_args):
     src = tmp_path / "in"
     src.mkdir()
     make_photo(160, 120, 1, "L").save(src / "p.png")
-    sizes = {}
-    for q in (20, 95):
-        out = tmp_path / f"q{q}"
-        assert run([src, "-o", out, "--format", "webp", "--quality", q, *onnx_args]).exit_code == 0
-        sizes[q] = (out / "p.webp").stat().st_size
-    assert sizes[20] < 0.7 * sizes[95]
+    written = outputs_at(src, tmp_path, "webp", (20, 95), *onnx_args)
+    assert written[20].stat().st_size < 0.7 * written[95].stat().st_size
 
 
 def test_report_flags_measure_a_16_bit_output_like_its_8_bit_twin(tmp_path, onnx_args):

@@ -85,7 +85,7 @@ class MobileNetUNet(nn.Module):
         # features), averaged over the image, says what the whole photo shows; a 1x1 convolution
         # that starts at zero adds it to the bottleneck, so a model fine-tuned from one without it
         # starts exactly where that one was.
-        self.global_conv = features[len(features) - 1] if config.global_context else None
+        self.global_conv = features[-1] if config.global_context else None
         bounds = (0,) + tuple(e + 1 for e in _STAGE_ENDS)
         self.stages = nn.ModuleList(
             nn.Sequential(*features[bounds[i] : bounds[i + 1]]) for i in range(len(_STAGE_ENDS))

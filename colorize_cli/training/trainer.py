@@ -92,6 +92,14 @@ def _set_requires_grad(model: nn.Module, flag: bool) -> None:
         p.requires_grad = flag
 
 
+def _load_all_but(G: nn.Module, state: dict, path: Path, *, new: tuple[str, ...]) -> None:
+    """Load ``state`` into ``G``; only the weights whose names start with ``new`` may be missing
+    (parts the file's model does not have, which keep their fresh values)."""
+    missing, unexpected = G.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(new) for k in missing):
+        raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
+
+
 class Trainer:
     """Build everything from a :class:`TrainConfig`; :meth:`run` trains and returns a summary."""
 
@@ -326,9 +334,7 @@ class Trainer:
         mine, file_dc = ours.get("decoder_channels"), theirs.get("decoder_channels")
         if diff == ["decoder_channels"] and list(file_dc[: len(mine)]) == list(mine):
             state = {k: v for k, v in ckpt["generator"].items() if not k.startswith(("head.", "up0."))}
-            missing, unexpected = G.load_state_dict(state, strict=False)
-            if unexpected or any(not k.startswith("head.") for k in missing):
-                raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
+            _load_all_but(G, state, path, new=("head.",))
             self.log(
                 f"generator initialized from {path}: encoder and {len(mine)} decoder levels "
                 f"(the file has {len(file_dc)}); new head"
@@ -337,9 +343,7 @@ class Trainer:
         if diff == ["ab_head"] and ours["ab_head"] == "classification":
             # A regression model: every weight, and a classification head that starts at zero on
             # top of its regression estimate (the model's colours are the file's to begin with).
-            missing, unexpected = G.load_state_dict(ckpt["generator"], strict=False)
-            if unexpected or any(not k.startswith(("class_head.", "ab_centres")) for k in missing):
-                raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
+            _load_all_but(G, ckpt["generator"], path, new=("class_head.", "ab_centres"))
             self.log(f"generator initialized from {path}: all its weights; a classification head anchored on its ab")
             return
         if diff == ["global_context"] and ours["global_context"]:
@@ -350,9 +354,7 @@ class Trainer:
         raise UsageError(f"--init-generator {path}: its generator differs from this run's ({detail})")
 
     def _load_adding_global_context(self, G: nn.Module, state: dict, path: Path) -> None:
-        missing, unexpected = G.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith(("global_conv.", "global_fuse.")) for k in missing):
-            raise UsageError(f"--init-generator {path}: unexpected weights {unexpected or missing}")
+        _load_all_but(G, state, path, new=("global_conv.", "global_fuse."))
         if self.cfg.pretrained_encoder:
             try:
                 G.global_conv.load_state_dict(imagenet_last_layer_state())
