@@ -83,6 +83,17 @@ def test_command_writes_reports(tiny_models, color_dir, tmp_path, crop):
         assert sheet.mode == "RGB" and sheet.height >= 3 * 160 and sheet.width >= 3 * 160
 
 
+@pytest.mark.parametrize("size", [None, 96])  # the tiny model trains at 64
+def test_table_names_the_network_size(tiny_models, color_dir, size):
+    from colorize_cli.backends import open_backend
+
+    default = open_backend("onnx", tiny_models["onnx"]).config.default_size
+    args = ["evaluate", str(color_dir), "--model", str(tiny_models["onnx"]), "--crop", "32", "--limit", "1"]
+    res = _run(args + (["--size", str(size)] if size else []))
+    assert res.exit_code == 0, res.output
+    assert f"network at {size or default} px" in res.output
+
+
 def test_print_only_without_out(tiny_models, color_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = _run(["evaluate", str(color_dir), "--model", str(tiny_models["onnx"]), "--crop", "32", "--limit", "2"])

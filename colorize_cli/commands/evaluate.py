@@ -185,7 +185,11 @@ def summary_table(result):
 
     crop = result.options.get("crop")
     view = ", degraded (old-print) view" if result.options.get("degraded") else ""
-    table = Table(title=f"{result.count} photos, {'center crop ' + str(crop) if crop else 'full size'}{view}")
+    # The network's size moves every figure; a training checkpoint defaults to its crop size, not
+    # to the bundled model's, so the table says which one was measured.
+    size = result.options.get("effective_size")
+    net = f", network at {size} px" if size else ""
+    table = Table(title=f"{result.count} photos, {'center crop ' + str(crop) if crop else 'full size'}{net}{view}")
     table.add_column("metric")
     for name in ("model", "gray baseline", "originals"):
         table.add_column(name, justify="right")
