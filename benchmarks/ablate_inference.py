@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from colorize_cli.backends import open_backend  # noqa: E402
 from colorize_cli.evaluation import evaluate_files, resolve_listed  # noqa: E402
+from colorize_cli.jobs import read_file_list  # noqa: E402
 from colorize_cli.lab import AB_SCALE  # noqa: E402
 
 
@@ -56,18 +57,17 @@ def main() -> None:
     ap.add_argument("--degraded", action="store_true", help="the old-print view")
     args = ap.parse_args()
 
-    listed = [Path(line.strip()) for line in args.files.read_text().splitlines() if line.strip()]
-    files = resolve_listed(listed, bases=[ROOT])
+    with open(args.files, encoding="utf-8") as fh:
+        files = resolve_listed(read_file_list(fh, null=False), bases=[ROOT])
     engines = [open_backend("auto", m, device="cpu", threads=1) for m in args.models.split(",")]
     variants = [Treated(engines, gain=g) for g in (args.gain or [1.0])]
     variants += [Treated(engines, curve=tuple(float(x) for x in c.split(","))) for c in args.curve]
     for variant in variants:
-        r = evaluate_files(files, variant, crop=256, size=args.size, faces=True, degraded=args.degraded)
-        mean = {k: float(np.mean([s.values[k] for s in r.scores])) for k in ("psnr", "psnr_gray", "ssim", "cf_pred", "cf_orig")}
-        faces = [sum(s.values.get(k, 0) for s in r.scores) for k in ("faces_patched", "faces")]
-        print(f"{variant.describe()}: PSNR {mean['psnr']:.2f} ({mean['psnr'] - mean['psnr_gray']:+.2f} vs gray) "
-              f"SSIM {mean['ssim']:.4f} CF {100 * mean['cf_pred'] / mean['cf_orig']:.0f}% "
-              f"faces patched {faces[0]:.0f}/{faces[1]:.0f}", flush=True)
+        summary = evaluate_files(files, variant, crop=256, size=args.size, faces=True, degraded=args.degraded).summary()
+        model, gray = summary["model"], summary["gray_baseline"]
+        print(f"{variant.describe()}: PSNR {model['psnr']:.2f} ({model['psnr'] - gray['psnr']:+.2f} vs gray) "
+              f"SSIM {model['ssim']:.4f} CF {100 * model['cf_ratio']:.0f}% "
+              f"faces patched {model.get('faces_patched', '-')}/{model.get('faces', '-')}", flush=True)
 
 
 if __name__ == "__main__":
