@@ -345,6 +345,11 @@ def run_on_ray(
             with _connected(ray, ray_options):
                 blocks = (starts, sizes)
                 _run_dataset(ray, plan, blocks, engine, options, ray_options, report, summary)
+    except BaseException:
+        # A worker still writing when the in-run sweep gave up ends with the local Ray (shut down
+        # by now, or stopping): wait for this host's writers once more and remove what they left.
+        _sweep_node(str(plan.out_dir), 5.0, this_writer())
+        raise
     finally:
         discard_plan(plan)
         summary.seconds = time.perf_counter() - started

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -98,6 +99,29 @@ def test_shard_and_resume_on_ray(local_ray, tiny_models, tmp_path):
     skipped = {r.job.display for r in results if r.status == "skipped"}
     assert skipped == {str(src / p) for p in _outputs(tmp_path / "local")}
     assert summary.done + summary.failed + summary.skipped == 10 and summary.done == 9 - len(skipped)
+
+
+def test_an_interrupted_run_removes_what_a_late_writer_left(local_ray, tiny_models, tmp_path, monkeypatch):
+    """A writer that outlives the in-run sweep (the cluster stopping it late) leaves no partial file."""
+    from colorize_cli import fsutil, ray_batch
+
+    out = tmp_path / "out"
+    late = {}
+
+    def interrupted_run(ray, plan, *args):
+        writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+        own = fsutil.temp_path_for(out / "f0" / "p0.jpg")
+        late["temp"] = own.with_name(own.name.replace(f"-{os.getpid()}-", f"-{writer.pid}-", 1))
+        late["temp"].parent.mkdir(parents=True, exist_ok=True)
+        late["temp"].write_bytes(b"partial")
+        threading.Thread(target=writer.wait, daemon=True).start()  # reaped as it ends, as a worker is
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_batch, "_run_dataset", interrupted_run)
+    with pytest.raises(KeyboardInterrupt):
+        colorize_paths([_tree(tmp_path / "in", n=2)], out, executor="ray",
+                       engine=EngineSpec(backend="onnx", model=str(tiny_models["onnx"])))
+    assert not late["temp"].exists()
 
 
 def test_plan_refusals_are_the_local_ones(local_ray, tmp_path):
