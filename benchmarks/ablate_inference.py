@@ -30,7 +30,8 @@ from colorize_cli.lab import AB_SCALE  # noqa: E402
 
 
 class Treated:
-    """The mean prediction of ``engines`` (normalized ab, ``(N, 2, H, W)``), times a gain or a chroma curve."""
+    """The mean prediction of ``engines`` (normalized ab, ``(N, 2, H, W)``), times a gain, a chroma curve
+    or a tint scaling."""
 
     def __init__(self, engines, gain: float = 1.0, curve: tuple[float, float] | None = None,
                  tint: tuple[float, float] | None = None) -> None:

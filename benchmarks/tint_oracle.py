@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from colorize_cli import lab  # noqa: E402
+from colorize_cli import lab, metrics  # noqa: E402
 from colorize_cli.backends import open_backend  # noqa: E402
 from colorize_cli.evaluation import center_crop, find_photos, load_rgb, resolve_listed  # noqa: E402
 from colorize_cli.jobs import read_file_list  # noqa: E402
@@ -45,7 +45,7 @@ FOLDERS = ("train", "people", "extra_scenes", "extra_people")
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two sRGB images in [0, 1]."""
-    return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
+    return metrics.psnr(a, b, data_range=1.0)
 
 
 def compose(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
